@@ -1,0 +1,81 @@
+// Logging in SureAliveD's exact line format: `[YYYY-MM-DD HH:MM:SS.uuuuuu] <level%-6s>: <message>`.
+// Lines go to a sink (stderr, a file, or memory in tests); levels 0..4 error, warn, info, debug, dbdet.
+
+import { appendFileSync } from 'node:fs';
+import { LOG_LEVELS, type LogLevelName } from './config/main-config.js';
+
+export interface Logger {
+  readonly level: LogLevelName;
+  error(msg: string): void;
+  warn(msg: string): void;
+  info(msg: string): void;
+  debug(msg: string): void;
+  dbdet(msg: string): void;
+  /** Log at `level` regardless of the configured level (start-up banner lines). */
+  always(level: LogLevelName, msg: string): void;
+  enabled(level: LogLevelName): boolean;
+}
+
+export type LogSink = (line: string) => void;
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+
+/** Local-time `YYYY-MM-DD HH:MM:SS` of a Date. */
+export function localDateTime(d: Date): string {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** `[YYYY-MM-DD HH:MM:SS.uuuuuu]` for a time in microseconds since the epoch. */
+export function logTimestamp(epochMicros: number): string {
+  const ms = Math.floor(epochMicros / 1000);
+  const us = Math.floor(epochMicros % 1_000_000);
+  return `[${localDateTime(new Date(ms))}.${pad(us, 6)}]`;
+}
+
+export function formatLogLine(epochMicros: number, level: LogLevelName, msg: string): string {
+  return `${logTimestamp(epochMicros)} ${level.padEnd(6)}: ${msg}\n`;
+}
+
+/** Microseconds since the epoch, with sub-millisecond resolution. */
+export function nowMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}
+
+export function createLogger(level: LogLevelName, sink: LogSink, clock: () => number = nowMicros): Logger {
+  const rank = LOG_LEVELS.indexOf(level);
+  const emit = (l: LogLevelName, msg: string): void => {
+    if (LOG_LEVELS.indexOf(l) <= rank) sink(formatLogLine(clock(), l, msg));
+  };
+  return {
+    level,
+    error: (m) => emit('error', m),
+    warn: (m) => emit('warn', m),
+    info: (m) => emit('info', m),
+    debug: (m) => emit('debug', m),
+    dbdet: (m) => emit('dbdet', m),
+    always: (l, m) => sink(formatLogLine(clock(), l, m)),
+    enabled: (l) => LOG_LEVELS.indexOf(l) <= rank,
+  };
+}
+
+export const stderrSink: LogSink = (line) => {
+  process.stderr.write(line);
+};
+
+/** Append to a file; opened per write so an external logrotate is followed (the original never reopens). */
+export function fileSink(path: string): LogSink {
+  return (line) => {
+    try {
+      appendFileSync(path, line, { mode: 0o644 });
+    } catch (e) {
+      process.stderr.write(`cannot write log file ${path}: ${(e as Error).message}\n${line}`);
+    }
+  };
+}
+
+export function memorySink(): { sink: LogSink; lines: string[] } {
+  const lines: string[] = [];
+  return { sink: (l) => lines.push(l), lines };
+}
+
+export const silentLogger: Logger = createLogger('error', () => undefined);
