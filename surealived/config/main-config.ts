@@ -18,6 +18,14 @@ export interface MainConfig {
   readonly modules: string;
   readonly listenAddr: string;
   readonly listenPort: number;
+  /** Extension: unix socket for the control protocol ('' = none). */
+  readonly controlSocket: string;
+  /** Extension: HTTP listener for GET /metrics (port 0 = none). */
+  readonly metricsListenAddr: string;
+  readonly metricsListenPort: number;
+  /** Extension: control port limits. */
+  readonly controlMaxClients: number;
+  readonly controlIdleTimeout: number;
   readonly memlimit: number;
   readonly loopIntervalMs: number;
   readonly epollIntervalMs: number;
@@ -59,6 +67,11 @@ const DEFAULTS: Readonly<Record<string, string>> = {
   modules: 'all',
   listen_addr: '127.0.0.1',
   listen_port: '1337',
+  control_socket: '',
+  metrics_listen_addr: '127.0.0.1',
+  metrics_listen_port: '0',
+  control_max_clients: '1024',
+  control_idle_timeout: '60',
   memlimit: '0',
   loop_interval_ms: '100',
   epoll_interval_ms: '10',
@@ -150,6 +163,11 @@ function fromRaw(raw: Map<string, string>): MainConfig {
     modules: s('modules'),
     listenAddr: s('listen_addr'),
     listenPort: n('listen_port'),
+    controlSocket: raw.get('control_socket') ?? '',
+    metricsListenAddr: s('metrics_listen_addr'),
+    metricsListenPort: n('metrics_listen_port'),
+    controlMaxClients: n('control_max_clients'),
+    controlIdleTimeout: n('control_idle_timeout'),
     memlimit: n('memlimit'),
     loopIntervalMs: n('loop_interval_ms'),
     epollIntervalMs: n('epoll_interval_ms'),

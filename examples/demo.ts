@@ -1,0 +1,112 @@
+// The embedded demo (`npm run demo`): starts demo real servers on loopback, runs the real surealived
+// CLI on examples/demo.xml with every file under a temporary directory, shows the hand-off it writes,
+// takes one web server down and brings it back, then stops. Needs no set-up and no IPVS.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startDemoServers } from './demo-servers.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(root, 'dist/surealived/cli.js');
+const ipvssyncCli = join(root, 'dist/ipvssync/cli.js');
+const xml = join(root, 'examples/demo.xml');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function banner(s: string): void {
+  process.stdout.write(`\n==== ${s} ${'='.repeat(Math.max(0, 70 - s.length))}\n`);
+}
+
+/** Wait until `fn` is true, at most `ms`. */
+async function until(fn: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return true;
+    await sleep(100);
+  }
+  return fn();
+}
+
+function diffText(dir: string): string {
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('diff_sync.'))
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('');
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'surealived-demo-'));
+  const cfg = join(work, 'surealived.cfg');
+  const diffs = join(work, 'diffs');
+  writeFileSync(
+    cfg,
+    [
+      `log stderr`,
+      `use_log true`,
+      `logging info`,
+      `listen_addr 127.0.0.1`,
+      `listen_port 0`,
+      `startup_delay_ms 500`,
+      `lock_sync_file ${work}/ipvsfull.lock`,
+      `full_sync_file ${work}/ipvsfull.cfg`,
+      `full_reload_file ${work}/ipvsfull.reload`,
+      `diff_sync_dir ${diffs}`,
+      `offline_dump ${work}/offline.dump`,
+      `override_dump ${work}/override.dump`,
+      `stats_dump ${work}/stats.dump`,
+      `notify_dump ${work}/notify.dump`,
+      `stats_dir ${work}/stats`,
+      `debug_comm_path ${work}/comm`,
+      '',
+    ].join('\n'),
+  );
+
+  banner('starting demo real servers on loopback');
+  const servers = await startDemoServers();
+  for (const s of servers.describe()) process.stdout.write(`  ${s}\n`);
+
+  banner('surealived -t (configuration test)');
+  const t = spawnSync(process.execPath, [cli, '-c', cfg, '-t', xml], { encoding: 'utf8' });
+  process.stdout.write(t.stderr);
+
+  banner('starting surealived on examples/demo.xml');
+  const child = spawn(process.execPath, [cli, '-c', cfg, xml], { stdio: ['ignore', 'inherit', 'pipe'] });
+  child.stderr.on('data', (d: Buffer) => process.stdout.write(d.toString().replace(/^/gm, '  [surealived] ')));
+  const full = join(work, 'ipvsfull.cfg');
+  await until(() => existsSync(full), 5000);
+  await sleep(2500);
+
+  banner(`hand-off: ${full}`);
+  process.stdout.write(readFileSync(full, 'utf8'));
+
+  banner('web2 starts answering 503: surealived takes it out after retries2fail=2 failures');
+  servers.setHttpStatus('127.0.0.12', 503);
+  await until(() => /cmd=chgreal vname=web .*rname=web2 .*rweight=0/.test(diffText(diffs)), 6000);
+  process.stdout.write(diffText(diffs));
+
+  banner('web2 recovers: one good answer brings it back (retries2ok=1)');
+  servers.setHttpStatus('127.0.0.12', 200);
+  await until(() => /rname=web2 .*rweight=10\n/.test(diffText(diffs).split('rweight=0').pop() ?? ''), 6000);
+  process.stdout.write(diffText(diffs));
+
+  if (existsSync(ipvssyncCli)) {
+    banner('ipvssync --dry-run: the IPVS operations this hand-off asks for');
+    const r = spawnSync(process.execPath, [ipvssyncCli, '-c', cfg, '--dry-run'], { encoding: 'utf8', timeout: 10_000 });
+    process.stdout.write(r.stdout + r.stderr);
+  }
+
+  banner('stopping');
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  await servers.close();
+  rmSync(work, { recursive: true, force: true });
+  process.stdout.write('demo finished\n');
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`demo failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,279 @@
+// IpvsClient: the kernel's IPVS table through generic netlink, in IPVS nouns (like moby/ipvs's Handle).
+// Single-op methods are safe to call concurrently; apply() pipelines many ops in order for bulk loads.
+import { constants } from 'node:os';
+import { Cmd, CmdAttr, IPVS_GENL_NAME, IPVS_GENL_VERSION } from './abi.js';
+import {
+  decodeDestination,
+  decodeInfo,
+  decodeService,
+  decodeTimeouts,
+  describeService,
+  encodeOp,
+  encodeServiceSelector,
+  type EncodedRequest,
+} from './codec.js';
+import { IpvsError, kernelError, type IpvsOpName } from './errors.js';
+import { GenlTransport, NetlinkRequestError, type TransportOptions } from './transport.js';
+import type {
+  Destination,
+  DestinationSelector,
+  IpvsInfo,
+  IpvsOp,
+  Service,
+  ServiceSelector,
+  Timeouts,
+} from './types.js';
+import { WireError, parseGenl, type NetlinkMessage } from './wire.js';
+
+const EMPTY = Buffer.alloc(0);
+const noSubject = (): string => '';
+
+export interface IpvsClientOptions extends TransportOptions {}
+
+export interface ApplyOptions {
+  /** Ops per datagram (one ACK each); default 64. */
+  batchSize?: number;
+  /** Datagrams in flight; default 4. batchSize x window bounds the error replies that can queue up. */
+  window?: number;
+}
+
+export type ApplyResult = { op: IpvsOp; ok: true } | { op: IpvsOp; ok: false; error: IpvsError };
+
+export class IpvsClient {
+  private transport: GenlTransport | undefined;
+  private family = 0;
+
+  constructor(private readonly opts: IpvsClientOptions = {}) {}
+
+  /** Opens a netlink socket and resolves the "IPVS" family; IpvsError ENOIPVS when the kernel has none. */
+  async open(): Promise<this> {
+    if (this.transport) return this;
+    let t: GenlTransport;
+    try {
+      t = new GenlTransport(this.opts);
+    } catch (e) {
+      throw new IpvsError('EOTHER', 'open', `open: cannot create a generic netlink socket: ${String(e)}`);
+    }
+    try {
+      this.family = await t.resolveFamily(IPVS_GENL_NAME);
+    } catch (e) {
+      t.close();
+      if (e instanceof NetlinkRequestError && e.errno === constants.errno.ENOENT) {
+        throw new IpvsError(
+          'ENOIPVS',
+          'open',
+          'open: the kernel has no IPVS generic-netlink family (ip_vs not built or not loaded: modprobe ip_vs)',
+          e.errno,
+        );
+      }
+      throw this.convert(e, 'open');
+    }
+    this.transport = t;
+    return this;
+  }
+
+  close(): void {
+    this.transport?.close();
+    this.transport = undefined;
+  }
+
+  private get t(): GenlTransport {
+    if (!this.transport) throw new IpvsError('ECLOSED', 'open', 'IpvsClient is not open (call open() first)');
+    return this.transport;
+  }
+
+  private convert(e: unknown, op: IpvsOpName, subject?: string): IpvsError {
+    if (e instanceof IpvsError) return e;
+    if (e instanceof NetlinkRequestError) {
+      if (e.transport) {
+        const where = subject ? `${op} ${subject}` : op;
+        return new IpvsError(e.transport, op, `${where}: ${e.message}`, e.errno);
+      }
+      return kernelError(op, e.errno, subject);
+    }
+    if (e instanceof WireError) return new IpvsError('EPROTO', op, `${op}: unexpected reply: ${e.message}`);
+    return new IpvsError('EOTHER', op, `${op}: ${String(e)}`);
+  }
+
+  private async doit(op: IpvsOpName, req: EncodedRequest): Promise<NetlinkMessage[]> {
+    try {
+      return await this.t.request(this.family, IPVS_GENL_VERSION, req);
+    } catch (e) {
+      throw this.convert(e, op, req.subject());
+    }
+  }
+
+  private async dumpAll(op: IpvsOpName, req: EncodedRequest): Promise<NetlinkMessage[]> {
+    try {
+      return await this.t.dump(this.family, IPVS_GENL_VERSION, req);
+    } catch (e) {
+      throw this.convert(e, op, req.subject());
+    }
+  }
+
+  private async run(op: IpvsOp): Promise<void> {
+    await this.doit(op.kind, encodeOp(op));
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Reads
+
+  async getInfo(): Promise<IpvsInfo> {
+    const replies = await this.doit('getInfo', { cmd: Cmd.GET_INFO, attrs: EMPTY, subject: noSubject });
+    return this.decode('getInfo', () => decodeInfo(this.only(replies).attrs));
+  }
+
+  async getTimeouts(): Promise<Timeouts> {
+    const replies = await this.doit('getTimeouts', { cmd: Cmd.GET_CONFIG, attrs: EMPTY, subject: noSubject });
+    return this.decode('getTimeouts', () => decodeTimeouts(this.only(replies).attrs));
+  }
+
+  /** Every virtual service, with stats (one dump). */
+  async listServices(): Promise<Service[]> {
+    const replies = await this.dumpAll('listServices', { cmd: Cmd.GET_SERVICE, attrs: EMPTY, subject: noSubject });
+    return this.decode('listServices', () => replies.map((m) => decodeService(this.nested(m, CmdAttr.SERVICE))));
+  }
+
+  /** One service; IpvsError ESRCH when absent. */
+  async getService(sel: ServiceSelector): Promise<Service> {
+    const req = { cmd: Cmd.GET_SERVICE, attrs: this.selector('getService', sel), subject: () => describeService(sel) };
+    const replies = await this.doit('getService', req);
+    return this.decode('getService', () => decodeService(this.nested(this.onlyMsg(replies), CmdAttr.SERVICE)));
+  }
+
+  /**
+   * The destinations of one service (one dump). The kernel answers an empty dump for a missing
+   * service, so an empty answer is checked with getService to report ESRCH instead.
+   */
+  async listDestinations(sel: ServiceSelector): Promise<Destination[]> {
+    const subject = describeService(sel);
+    const req = { cmd: Cmd.GET_DEST, attrs: this.selector('listDestinations', sel), subject: () => subject };
+    const replies = await this.dumpAll('listDestinations', req);
+    if (replies.length === 0) {
+      try {
+        await this.getService(sel);
+      } catch (e) {
+        if (e instanceof IpvsError && e.code === 'ESRCH') {
+          throw new IpvsError('ESRCH', 'listDestinations', `listDestinations ${subject}: Service not defined`, e.errno);
+        }
+        throw e;
+      }
+    }
+    return this.decode('listDestinations', () => replies.map((m) => decodeDestination(this.nested(m, CmdAttr.DEST), sel.family)));
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Changes (each one request with its own ACK; safe to have many in flight)
+
+  addService(service: Service): Promise<void> {
+    return this.run({ kind: 'addService', service });
+  }
+  updateService(service: Service): Promise<void> {
+    return this.run({ kind: 'updateService', service });
+  }
+  deleteService(service: ServiceSelector): Promise<void> {
+    return this.run({ kind: 'deleteService', service });
+  }
+  addDestination(service: ServiceSelector, destination: Destination): Promise<void> {
+    return this.run({ kind: 'addDestination', service, destination });
+  }
+  updateDestination(service: ServiceSelector, destination: Destination): Promise<void> {
+    return this.run({ kind: 'updateDestination', service, destination });
+  }
+  deleteDestination(service: ServiceSelector, destination: DestinationSelector): Promise<void> {
+    return this.run({ kind: 'deleteDestination', service, destination });
+  }
+  /** Seconds; 0 or absent leaves a value unchanged. */
+  setTimeouts(timeouts: Partial<Timeouts>): Promise<void> {
+    return this.run({ kind: 'setTimeouts', timeouts });
+  }
+  /** Zeroes the counters of one service, or of all. */
+  zero(service?: ServiceSelector): Promise<void> {
+    return this.run(service ? { kind: 'zero', service } : { kind: 'zero' });
+  }
+  /** Removes every service (and so every destination). */
+  flush(): Promise<void> {
+    return this.run({ kind: 'flush' });
+  }
+
+  /**
+   * Applies ops in order, pipelined: `batchSize` ops per datagram, `window` datagrams in flight.
+   * Never rejects for a kernel error: each op gets its own result (error matched by sequence number).
+   * A failed op does not stop the later ones (the kernel goes on with the rest of the datagram).
+   */
+  async apply(ops: readonly IpvsOp[], opts: ApplyOptions = {}): Promise<ApplyResult[]> {
+    const batchSize = Math.max(1, opts.batchSize ?? 64);
+    const window = Math.max(1, opts.window ?? 4);
+    const results = new Array<ApplyResult>(ops.length);
+    const toSend: { index: number; req: EncodedRequest }[] = [];
+    ops.forEach((op, index) => {
+      try {
+        toSend.push({ index, req: encodeOp(op) });
+      } catch (e) {
+        results[index] = { op, ok: false, error: this.convert(e, op.kind) };
+      }
+    });
+    const chunks: { index: number; req: EncodedRequest }[][] = [];
+    for (let i = 0; i < toSend.length; i += batchSize) chunks.push(toSend.slice(i, i + batchSize));
+
+    const t = this.t;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++] ?? [];
+        try {
+          const errnos = await t.batch(this.family, IPVS_GENL_VERSION, chunk.map((c) => c.req));
+          chunk.forEach((c, i) => {
+            const op = ops[c.index] as IpvsOp;
+            const errno = errnos[i] ?? 0;
+            results[c.index] = errno ? { op, ok: false, error: kernelError(op.kind, errno, c.req.subject()) } : { op, ok: true };
+          });
+        } catch (e) {
+          for (const c of chunk) {
+            const op = ops[c.index] as IpvsOp;
+            results[c.index] = { op, ok: false, error: this.convert(e, op.kind, c.req.subject()) };
+          }
+        }
+      }
+    };
+    // Workers take chunks in order, and the kernel handles one socket's datagrams in send order,
+    // so ops take effect in the order given.
+    await Promise.all(Array.from({ length: Math.min(window, chunks.length) }, worker));
+    return results;
+  }
+
+  // ------------------------------------------------------------------------------------------------
+
+  private selector(op: IpvsOpName, sel: ServiceSelector): Buffer {
+    try {
+      return encodeServiceSelector(sel);
+    } catch (e) {
+      if (e instanceof WireError) throw new IpvsError('EINVAL', op, `${op}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  private decode<T>(op: IpvsOpName, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      throw this.convert(e, op);
+    }
+  }
+
+  private onlyMsg(replies: NetlinkMessage[]): NetlinkMessage {
+    const m = replies[0];
+    if (!m) throw new WireError('no reply message');
+    return m;
+  }
+
+  private only(replies: NetlinkMessage[]): ReturnType<typeof parseGenl> {
+    return parseGenl(this.onlyMsg(replies).payload);
+  }
+
+  private nested(m: NetlinkMessage, type: CmdAttr): Buffer {
+    const b = parseGenl(m.payload).attrs.get(type);
+    if (!b) throw new WireError(`reply without attribute ${type}`);
+    return b;
+  }
+}

@@ -1,0 +1,255 @@
+// Generic-netlink transport over the `netlink` package's raw socket: sequence numbers, ACK/error
+// matching per request, dumps, and pipelined batches (many messages per send, one ACK per batch).
+import netlink from 'netlink';
+import { constants } from 'node:os';
+import * as abi from './abi.js';
+import { AttrWriter, parseGenl, parseMessages, readErrno, readU16Host, type NetlinkMessage } from './wire.js';
+
+/** A request failed in the kernel (errno > 0) or in the transport (see `transport`). */
+export class NetlinkRequestError extends Error {
+  override readonly name = 'NetlinkRequestError';
+  constructor(
+    readonly errno: number,
+    /** Set when the failure is ours, not the kernel's answer. */
+    readonly transport?: 'ENOBUFS' | 'ETIMEDOUT' | 'ECLOSED' | 'EPROTO',
+    message?: string,
+  ) {
+    super(message ?? `netlink request failed: errno ${errno}`);
+  }
+}
+
+export interface GenlRequest {
+  cmd: number;
+  /** Encoded attributes (see AttrWriter). */
+  attrs: Buffer;
+}
+
+function encode(w: AttrWriter, family: number, flags: number, seq: number, version: number, req: GenlRequest): void {
+  const m = w.beginMessage(family, flags, seq, req.cmd, version);
+  w.raw(req.attrs);
+  w.endMessage(m);
+}
+
+function one(family: number, flags: number, seq: number, version: number, req: GenlRequest): Buffer {
+  const w = new AttrWriter(64 + req.attrs.length);
+  encode(w, family, flags, seq, version, req);
+  return w.take();
+}
+
+interface Pending {
+  /** 'ack': doit with NLM_F_ACK; 'dump': ends with NLMSG_DONE; 'silent': batch member without ACK. */
+  kind: 'ack' | 'dump' | 'silent';
+  replies: NetlinkMessage[];
+  done: (err: NetlinkRequestError | null, replies: NetlinkMessage[]) => void;
+}
+
+export interface TransportOptions {
+  /** Per request / per batch limit (default 120 s: a FLUSH of a 100k-destination table is slow under emulation). */
+  timeoutMs?: number;
+  /** SO_RCVBUF asked for (the kernel caps it at net.core.rmem_max). */
+  recvBufferBytes?: number;
+}
+
+export class GenlTransport {
+  private readonly sock: InstanceType<typeof netlink.RawNetlinkSocket>;
+  private readonly pending = new Map<number, Pending>();
+  private seq = (Math.random() * 0x7fffffff) >>> 0;
+  private dumpChain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly timeoutMs: number;
+
+  constructor(opts: TransportOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 120_000;
+    this.sock = new netlink.RawNetlinkSocket(abi.NETLINK_GENERIC, {
+      recvBufferSize: opts.recvBufferBytes ?? 4 << 20,
+      sendBufferSize: 1 << 20,
+    });
+    this.sock.on('message', (buf: Buffer, rinfo: { port: number }) => this.onDatagram(buf, rinfo.port));
+    this.sock.on('error', (err: Error & { errno?: number; code?: string }) => {
+      // ENOBUFS: our receive queue overflowed and the kernel dropped replies; nothing pending can be trusted.
+      const errno = typeof err.errno === 'number' ? err.errno : constants.errno.EIO;
+      const kind = errno === constants.errno.ENOBUFS ? 'ENOBUFS' : 'EPROTO';
+      this.failAll(new NetlinkRequestError(errno, kind, `netlink socket error: ${err.message}`));
+    });
+    this.sock.unref();
+  }
+
+  /** Resolves a generic-netlink family name to its id; ENOENT when the kernel has no such family. */
+  async resolveFamily(name: string): Promise<number> {
+    const replies = await this.request(abi.GENL_ID_CTRL, 1, {
+      cmd: abi.CTRL_CMD_GETFAMILY,
+      attrs: new AttrWriter().str(abi.CTRL_ATTR_FAMILY_NAME, name).take(),
+    });
+    for (const m of replies) {
+      const id = parseGenl(m.payload).attrs.get(abi.CTRL_ATTR_FAMILY_ID);
+      if (id) return readU16Host(id);
+    }
+    throw new NetlinkRequestError(constants.errno.EPROTO, 'EPROTO', `family ${name}: reply without an id`);
+  }
+
+  private nextSeq(): number {
+    do this.seq = (this.seq + 1) >>> 0;
+    while (this.seq === 0 || this.pending.has(this.seq));
+    return this.seq;
+  }
+
+  private track(seq: number, p: Pending): void {
+    if (this.pending.size === 0) this.sock.ref();
+    this.pending.set(seq, p);
+  }
+
+  private untrack(seq: number): Pending | undefined {
+    const p = this.pending.get(seq);
+    if (p) {
+      this.pending.delete(seq);
+      if (this.pending.size === 0 && !this.closed) this.sock.unref();
+    }
+    return p;
+  }
+
+  private onDatagram(buf: Buffer, port: number): void {
+    if (port !== 0) return; // only the kernel speaks to us
+    let msgs: NetlinkMessage[];
+    try {
+      msgs = parseMessages(buf);
+    } catch (e) {
+      this.failAll(new NetlinkRequestError(constants.errno.EPROTO, 'EPROTO', `unparsable netlink datagram: ${String(e)}`));
+      return;
+    }
+    for (const m of msgs) {
+      const p = this.pending.get(m.seq);
+      if (!p) continue;
+      if (m.type === abi.NLMSG_ERROR) {
+        this.untrack(m.seq);
+        const errno = readErrno(m.payload);
+        p.done(errno ? new NetlinkRequestError(errno) : null, p.replies);
+      } else if (m.type === abi.NLMSG_DONE) {
+        this.untrack(m.seq);
+        const errno = m.payload.length >= 4 ? readErrno(m.payload) : 0;
+        p.done(errno ? new NetlinkRequestError(errno) : null, p.replies);
+      } else if (m.type !== abi.NLMSG_NOOP && m.type !== abi.NLMSG_OVERRUN) {
+        p.replies.push(m);
+      }
+    }
+  }
+
+  private failAll(err: NetlinkRequestError): void {
+    for (const [seq, p] of [...this.pending]) {
+      this.untrack(seq);
+      p.done(err, p.replies);
+    }
+  }
+
+  private send(data: Buffer, onError: (e: NetlinkRequestError) => void): void {
+    if (this.closed) {
+      onError(new NetlinkRequestError(constants.errno.EBADF, 'ECLOSED', 'netlink socket closed'));
+      return;
+    }
+    this.sock.send(data, {}, (err?: Error & { errno?: number }) => {
+      if (err) onError(new NetlinkRequestError(err.errno ?? constants.errno.EIO, undefined, `sendmsg: ${err.message}`));
+    });
+  }
+
+  private withTimeout<T>(seqs: number[], run: (finish: (e: NetlinkRequestError | null, v?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        const err = new NetlinkRequestError(constants.errno.ETIMEDOUT, 'ETIMEDOUT', `no reply within ${this.timeoutMs} ms`);
+        for (const s of seqs) this.untrack(s);
+        finish(err);
+      }, this.timeoutMs);
+      timer.unref();
+      const finish = (e: NetlinkRequestError | null, v?: T): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (e) reject(e);
+        else resolve(v as T);
+      };
+      run(finish);
+    });
+  }
+
+  /** A doit request with NLM_F_ACK: resolves with the reply messages (none for plain ACKs). */
+  request(family: number, version: number, req: GenlRequest): Promise<NetlinkMessage[]> {
+    const seq = this.nextSeq();
+    const data = one(family, abi.NLM_F_REQUEST | abi.NLM_F_ACK, seq, version, req);
+    return this.withTimeout<NetlinkMessage[]>([seq], (finish) => {
+      this.track(seq, { kind: 'ack', replies: [], done: (e, r) => finish(e, r) });
+      this.send(data, (e) => {
+        this.untrack(seq);
+        finish(e);
+      });
+    });
+  }
+
+  /**
+   * A dump (NLM_F_DUMP): resolves with every part. Dumps on one socket are serialised, since the
+   * kernel refuses a second dump (EBUSY) while one is being read; doit requests may interleave.
+   */
+  dump(family: number, version: number, req: GenlRequest): Promise<NetlinkMessage[]> {
+    const run = (): Promise<NetlinkMessage[]> => {
+      const seq = this.nextSeq();
+      const data = one(family, abi.NLM_F_REQUEST | abi.NLM_F_DUMP, seq, version, req);
+      return this.withTimeout<NetlinkMessage[]>([seq], (finish) => {
+        this.track(seq, { kind: 'dump', replies: [], done: (e, r) => finish(e, r) });
+        this.send(data, (e) => {
+          this.untrack(seq);
+          finish(e);
+        });
+      });
+    };
+    const result = this.dumpChain.then(run, run);
+    this.dumpChain = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Sends requests in one datagram; only the last asks for an ACK. The kernel handles them in order
+   * and reports errors even without NLM_F_ACK, so the final ACK means "all before me are done".
+   * Resolves with one errno per request (0 = success); rejects only on transport failure.
+   */
+  batch(family: number, version: number, reqs: GenlRequest[]): Promise<number[]> {
+    if (reqs.length === 0) return Promise.resolve([]);
+    const errnos = new Array<number>(reqs.length).fill(0);
+    const seqs = reqs.map(() => this.nextSeq());
+    let size = 0;
+    for (const r of reqs) size += r.attrs.length + 20;
+    const w = new AttrWriter(size);
+    reqs.forEach((r, i) => encode(w, family, abi.NLM_F_REQUEST | (i === reqs.length - 1 ? abi.NLM_F_ACK : 0), seqs[i] ?? 0, version, r));
+    const data = w.take();
+    return this.withTimeout<number[]>(seqs, (finish) => {
+      const last = seqs.length - 1;
+      seqs.forEach((seq, i) => {
+        this.track(seq, {
+          kind: i === last ? 'ack' : 'silent',
+          replies: [],
+          done: (e) => {
+            if (e && e.transport) {
+              for (const s of seqs) this.untrack(s);
+              finish(e);
+              return;
+            }
+            errnos[i] = e ? e.errno : 0;
+            if (i === last) {
+              // Everything still registered before the last message succeeded silently.
+              for (const s of seqs) this.untrack(s);
+              finish(null, errnos);
+            }
+          },
+        });
+      });
+      this.send(data, (e) => {
+        for (const s of seqs) this.untrack(s);
+        finish(e);
+      });
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.failAll(new NetlinkRequestError(constants.errno.EBADF, 'ECLOSED', 'netlink socket closed'));
+    this.closed = true;
+    this.sock.close();
+  }
+}

@@ -1,0 +1,187 @@
+// ADAPTER: IpvsBackend on the kernel through ipvs-netlink's IpvsClient (spec 8.7/8.8 mapping).
+// The mapping functions are pure and unit-tested; the kernel path is exercised by the qemu lab only.
+
+import { execFile } from 'node:child_process';
+import type {
+  Destination as NlDestination,
+  IpvsClient,
+  IpvsOp,
+  Service as NlService,
+  ServiceSelector,
+} from '../ipvs-netlink/index.js';
+import { parseAddr } from './address.js';
+import type { IpvsBackend } from './backend.js';
+import type { Destination, Entry, Family, IpvsInfo, Op, OpResult, Service, ServiceKey, Table } from './types.js';
+
+const nlFamily = (f: Family): 4 | 6 => (f === 'inet' ? 4 : 6);
+const ourFamily = (f: 4 | 6): Family => (f === 4 ? 'inet' : 'inet6');
+
+/** The kernel's address text in the same canonical form as the hand-off parser's. */
+function canonical(addr: string): string {
+  const a = parseAddr(addr);
+  return a.ok ? a.value.addr : addr;
+}
+
+/**
+ * IPVS_SVC_ATTR_NETMASK: IPv4 carries the mask itself (0xffffffff for /32, as a host-order number
+ * in ipvs-netlink), IPv6 the prefix length. Our tables keep a prefix length for both.
+ */
+export function netmaskToKernel(family: Family, prefix: number): number {
+  if (family === 'inet6') return prefix;
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+export function netmaskFromKernel(family: Family, value: number): number {
+  if (family === 'inet6') return value;
+  let n = 0; // leading ones; a non-contiguous mask keeps its leading run
+  while (n < 32 && ((value >>> (31 - n)) & 1) === 1) n++;
+  return n;
+}
+
+export function toSelector(k: ServiceKey): ServiceSelector {
+  if (k.kind === 'fwmark') return { family: nlFamily(k.family), fwmark: k.fwmark };
+  return { family: nlFamily(k.family), protocol: k.protocol, address: k.addr, port: k.port };
+}
+
+export function toNlService(s: Service): NlService {
+  const k = s.key;
+  const family = nlFamily(k.family);
+  return {
+    family,
+    // A fwmark service is TCP 0.0.0.0:0 (or ::) with the mark, as libipvs sends it.
+    protocol: k.kind === 'fwmark' ? 'tcp' : k.protocol,
+    address: k.kind === 'fwmark' ? (family === 4 ? '0.0.0.0' : '::') : k.addr,
+    port: k.kind === 'fwmark' ? 0 : k.port,
+    fwmark: k.kind === 'fwmark' ? k.fwmark : 0,
+    scheduler: s.scheduler,
+    flags: { persistent: s.persistent, onePacket: s.onePacket, sched1: false, sched2: false, sched3: false },
+    timeout: s.persistent ? s.timeout : 0,
+    netmask: netmaskToKernel(k.family, s.netmask),
+  };
+}
+
+export function fromNlService(s: NlService): Service {
+  const family = ourFamily(s.family);
+  const key: ServiceKey =
+    s.fwmark > 0
+      ? { kind: 'fwmark', family, fwmark: s.fwmark }
+      : { kind: 'addr', family, protocol: s.protocol, addr: canonical(s.address), port: s.port };
+  return {
+    key,
+    scheduler: s.scheduler,
+    persistent: s.flags.persistent,
+    timeout: s.timeout,
+    onePacket: s.flags.onePacket,
+    netmask: netmaskFromKernel(family, s.netmask),
+  };
+}
+
+export function toNlDestination(d: Destination): NlDestination {
+  return {
+    family: nlFamily(d.family),
+    address: d.addr,
+    port: d.port,
+    forward: d.forward,
+    weight: d.weight,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+  };
+}
+
+export function fromNlDestination(d: NlDestination): Destination {
+  return {
+    addr: canonical(d.address),
+    family: ourFamily(d.family),
+    port: d.port,
+    forward: d.forward,
+    weight: d.weight,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+    activeConns: d.activeConns ?? 0,
+    inactConns: d.inactiveConns ?? 0,
+    persistConns: d.persistConns ?? 0,
+  };
+}
+
+export function toNlOp(op: Op): IpvsOp {
+  switch (op.kind) {
+    case 'add-service':
+      return { kind: 'addService', service: toNlService(op.service) };
+    case 'edit-service':
+      return { kind: 'updateService', service: toNlService(op.service) };
+    case 'delete-service':
+      return { kind: 'deleteService', service: toSelector(op.key) };
+    case 'add-dest':
+      return { kind: 'addDestination', service: toSelector(op.service), destination: toNlDestination(op.dest) };
+    case 'edit-dest':
+      return { kind: 'updateDestination', service: toSelector(op.service), destination: toNlDestination(op.dest) };
+    case 'delete-dest':
+      return {
+        kind: 'deleteDestination',
+        service: toSelector(op.service),
+        destination: { address: op.dest.addr, port: op.dest.port, family: nlFamily(op.dest.family) },
+      };
+  }
+}
+
+export class NetlinkBackend implements IpvsBackend {
+  constructor(private readonly client: IpvsClient) {}
+
+  info(): Promise<IpvsInfo> {
+    return this.client.getInfo();
+  }
+
+  /** One service dump, then one destination dump per service (in parallel: the client pipelines them). */
+  async readTable(): Promise<Table> {
+    const services = await this.client.listServices();
+    return Promise.all(
+      services.map(async (s): Promise<Entry> => {
+        const service = fromNlService(s);
+        const dests = await this.client.listDestinations(toSelector(service.key));
+        return { service, dests: dests.map(fromNlDestination) };
+      }),
+    );
+  }
+
+  async apply(ops: readonly Op[]): Promise<OpResult[]> {
+    const results = await this.client.apply(ops.map(toNlOp));
+    return results.map((r, i) => {
+      const op = ops[i]!;
+      return r.ok ? { op, ok: true } : { op, ok: false, error: `${r.error.code}: ${r.error.message}` };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
+
+export class BackendUnavailableError extends Error {
+  override readonly name = 'BackendUnavailableError';
+}
+
+function modprobeIpvs(): Promise<void> {
+  return new Promise((resolve) => execFile('/sbin/modprobe', ['--', 'ip_vs'], () => resolve()));
+}
+
+/**
+ * Open the kernel backend. As the original: when the kernel has no IPVS family, run
+ * `/sbin/modprobe -- ip_vs` once and retry. ipvs-netlink is loaded lazily so --dry-run never needs it.
+ */
+export async function openNetlinkBackend(): Promise<IpvsBackend> {
+  let mod: typeof import('../ipvs-netlink/index.js');
+  try {
+    mod = await import('../ipvs-netlink/index.js');
+  } catch (e) {
+    throw new BackendUnavailableError(`the IPVS netlink client cannot be loaded: ${(e as Error).message}`);
+  }
+  const client = new mod.IpvsClient();
+  try {
+    await client.open();
+  } catch (e) {
+    if (!(e instanceof mod.IpvsError) || e.code !== 'ENOIPVS') throw e;
+    await modprobeIpvs();
+    await client.open();
+  }
+  return new NetlinkBackend(client);
+}

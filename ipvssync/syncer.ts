@@ -1,0 +1,301 @@
+// The ipvssync loop (spec 8.5/8.6, with the fixes of 11.12): start-up sync, then every 100 ms under
+// the lock: reload on flag/SIGHUP, tail diffs into the desired table and the kernel, retry failed ops, clean old diffs.
+
+import { constants } from 'node:fs';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../surealived/log.js';
+import type { IpvsBackend } from './backend.js';
+import { cleanupDiffs } from './cleanup.js';
+import { DiffTailer, type TailBatch } from './diff-tail.js';
+import { formatOp } from './format.js';
+import { applyDiffLine, EMPTY_CONFIG, parseFullFile, toTable, type HandoffConfig } from './handoff.js';
+import type { SyncLock } from './lock.js';
+import { reconcile } from './reconcile.js';
+import type { Op } from './types.js';
+
+export interface SyncPaths {
+  readonly fullSyncFile: string;
+  readonly fullReloadFile: string;
+  readonly diffSyncDir: string;
+}
+
+export interface SyncerOptions {
+  readonly paths: SyncPaths;
+  readonly backend: IpvsBackend;
+  readonly lock: SyncLock;
+  readonly log: Logger;
+  /** `-u` */
+  readonly deleteUnmanaged: boolean;
+  /** `-k` */
+  readonly keepDiffs: boolean;
+  /** Milliseconds clock (default Date.now). */
+  readonly now?: () => number;
+  readonly cleanupIntervalMs?: number;
+}
+
+export type LoadResult = { readonly ok: true; readonly config: HandoffConfig } | { readonly ok: false; readonly errors: readonly string[] };
+
+/**
+ * Read and validate the full file, including that its DIFF target can be opened (as the original:
+ * an unopenable DIFF target makes the whole file invalid). Used by start-up, reload and `-t`.
+ */
+export async function loadFullFile(paths: SyncPaths): Promise<LoadResult> {
+  let text: string;
+  try {
+    text = await readFile(paths.fullSyncFile, 'utf8');
+  } catch (e) {
+    return { ok: false, errors: [`${paths.fullSyncFile}: ${(e as Error).message}`] };
+  }
+  const p = parseFullFile(text, paths.fullSyncFile, paths.diffSyncDir);
+  if (!p.ok) return p;
+  if (p.config.diffFile !== null) {
+    try {
+      await (await open(p.config.diffFile, constants.O_RDONLY | constants.O_NOFOLLOW)).close();
+    } catch (e) {
+      return { ok: false, errors: [`${paths.fullSyncFile}: cannot open DIFF file: ${(e as Error).message}`] };
+    }
+  }
+  return p;
+}
+
+async function fileStamp(path: string): Promise<string> {
+  try {
+    const s = await stat(path);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+export class Syncer {
+  private desired: HandoffConfig = EMPTY_CONFIG;
+  private tailer: DiffTailer | undefined;
+  private dirtyFlag = false;
+  private reloadRequested = false;
+  /** Stamp of the full file that failed to load; a changed file is tried again without a new flag. */
+  private failedReloadStamp: string | undefined;
+  private lastCleanup = Number.NEGATIVE_INFINITY;
+  private lastBlocked: string | undefined;
+  private readonly now: () => number;
+  private readonly cleanupIntervalMs: number;
+
+  constructor(private readonly o: SyncerOptions) {
+    this.now = o.now ?? Date.now;
+    this.cleanupIntervalMs = o.cleanupIntervalMs ?? 60_000;
+  }
+
+  /** The desired config in memory (full file + diffs applied). */
+  get config(): HandoffConfig {
+    return this.desired;
+  }
+
+  /** True when the kernel may differ from the desired table (an op failed): the next pass re-reconciles. */
+  get dirty(): boolean {
+    return this.dirtyFlag;
+  }
+
+  get currentDiffFile(): string | null {
+    return this.tailer?.current ?? null;
+  }
+
+  /** SIGHUP: full reload at the next iteration. */
+  requestReload(): void {
+    this.reloadRequested = true;
+  }
+
+  /**
+   * Start-up (spec 8.5): under the lock, load the full file, replay its diff chain into memory
+   * only, full-synchronise, consume the reload flag. Returns the errors when the full file is invalid.
+   */
+  async start(): Promise<LoadResult> {
+    await this.o.lock.acquire();
+    try {
+      const r = await this.loadAndReplay();
+      if (!r.ok) return r;
+      await this.fullSync();
+      await this.consumeReloadFlag();
+      return r;
+    } finally {
+      this.o.lock.release();
+    }
+  }
+
+  /** One loop iteration under the lock. Never throws: a failure is logged and the next pass re-reconciles. */
+  async iterate(): Promise<void> {
+    try {
+      await this.o.lock.acquire();
+    } catch (e) {
+      this.o.log.error(`ipvssync cannot take the lock: ${(e as Error).message}`);
+      return;
+    }
+    try {
+      // Ops refused in an earlier pass are retried now, by a full reconcile against the kernel's table.
+      let fullSync = this.dirtyFlag;
+      const flagged = (await this.consumeReloadFlag()) || this.reloadRequested;
+      this.reloadRequested = false;
+      if (flagged) fullSync = (await this.reload()) || fullSync;
+      else if (this.failedReloadStamp !== undefined && (await fileStamp(this.o.paths.fullSyncFile)) !== this.failedReloadStamp) {
+        fullSync = (await this.reload()) || fullSync;
+      }
+      await this.tail(fullSync);
+      if (fullSync) await this.fullSync();
+      await this.cleanup();
+    } catch (e) {
+      this.o.log.error(`ipvssync iteration failed: ${(e as Error).stack ?? String(e)}`);
+      this.dirtyFlag = true;
+    } finally {
+      this.o.lock.release();
+    }
+  }
+
+  /** Iterate every `intervalMs` until `signal` aborts; the lock is never held while sleeping. */
+  async run(signal: AbortSignal, intervalMs = 100): Promise<void> {
+    while (!signal.aborted) {
+      await this.iterate();
+      try {
+        await sleep(intervalMs, undefined, { signal });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.tailer?.close();
+    this.tailer = undefined;
+  }
+
+  private async consumeReloadFlag(): Promise<boolean> {
+    try {
+      await unlink(this.o.paths.fullReloadFile);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      this.o.log.error(`cannot remove reload flag ${this.o.paths.fullReloadFile}: ${(e as Error).message}`);
+      return true;
+    }
+  }
+
+  /** Parse the full file and replay its diff chain into memory; on success it becomes the desired config. */
+  private async loadAndReplay(): Promise<LoadResult> {
+    const stamp = await fileStamp(this.o.paths.fullSyncFile);
+    const r = await loadFullFile(this.o.paths);
+    if (!r.ok) {
+      for (const e of r.errors) this.o.log.error(e);
+      this.failedReloadStamp = stamp;
+      return r;
+    }
+    this.failedReloadStamp = undefined;
+    const tailer = new DiffTailer(this.o.paths.diffSyncDir, r.config.diffFile);
+    let config = r.config;
+    const batch = await tailer.read();
+    this.report(batch);
+    for (const e of batch.entries) {
+      const a = applyDiffLine(config, e.line, e.where);
+      if (a.warning) this.o.log.warn(a.warning);
+      config = a.config;
+    }
+    await this.tailer?.close();
+    this.tailer = tailer;
+    this.desired = config;
+    this.o.log.info(
+      `loaded ${this.o.paths.fullSyncFile}: ${config.virtuals.length} virtuals, ${config.virtuals.reduce((n, v) => n + v.reals.length, 0)} reals` +
+        `, ${batch.entries.length} diff lines replayed, tailing ${tailer.current ?? '(no diff file)'}`,
+    );
+    return { ok: true, config };
+  }
+
+  /** Re-read the full file; true when it replaced the desired config (a full sync must follow). */
+  private async reload(): Promise<boolean> {
+    this.o.log.info(`full reload of ${this.o.paths.fullSyncFile}`);
+    const r = await this.loadAndReplay();
+    if (!r.ok) {
+      // Unlike the original, the previous desired table stays in force.
+      this.o.log.error(`ipvssync config error [${this.o.paths.fullSyncFile}], config couln't be reloaded (keeping the previous one)`);
+      return false;
+    }
+    return true;
+  }
+
+  private report(batch: TailBatch): void {
+    for (const e of batch.errors) this.o.log.error(e);
+    for (const w of batch.warnings) this.o.log.warn(w);
+    if (batch.blocked !== undefined) {
+      if (batch.blocked !== this.lastBlocked) this.o.log.error(batch.blocked);
+      else this.o.log.dbdet(batch.blocked);
+    }
+    this.lastBlocked = batch.blocked;
+  }
+
+  /** Apply new diff lines to the desired config; the kernel gets the difference (or a full sync when dirty). */
+  private async tail(fullSyncFollows: boolean): Promise<void> {
+    if (!this.tailer) return;
+    const batch = await this.tailer.read();
+    this.report(batch);
+    if (batch.entries.length === 0) return;
+    const before = this.desired;
+    let config = before;
+    for (const e of batch.entries) {
+      this.o.log.debug(`diff ${e.where}: ${e.line.cmd} ${e.line.vname} ${e.line.rname}`);
+      const a = applyDiffLine(config, e.line, e.where);
+      if (a.warning) this.o.log.warn(a.warning);
+      config = a.config;
+    }
+    this.desired = config;
+    if (fullSyncFollows) return; // the full sync that follows covers these lines
+    // The previous desired table stands in for the kernel: when it was applied cleanly they are equal.
+    await this.applyOps(reconcile(toTable(config), toTable(before), { deleteUnmanaged: false }));
+  }
+
+  /** Read the kernel table, reconcile the whole desired table against it and apply the ops (spec 8.6). */
+  private async fullSync(): Promise<void> {
+    this.dirtyFlag = false;
+    let kernel;
+    try {
+      kernel = await this.o.backend.readTable();
+    } catch (e) {
+      this.o.log.error(`cannot read the IPVS table: ${(e as Error).message}`);
+      this.dirtyFlag = true;
+      return;
+    }
+    const ops = reconcile(toTable(this.desired), kernel, { deleteUnmanaged: this.o.deleteUnmanaged });
+    this.o.log.debug(`full sync: ${ops.length} ops`);
+    await this.applyOps(ops);
+  }
+
+  private async applyOps(ops: readonly Op[]): Promise<void> {
+    if (ops.length === 0) return;
+    let results;
+    try {
+      results = await this.o.backend.apply(ops);
+    } catch (e) {
+      this.o.log.error(`IPVS batch of ${ops.length} ops failed: ${(e as Error).message}`);
+      this.dirtyFlag = true;
+      return;
+    }
+    for (const r of results) {
+      if (r.ok) this.o.log.info(`IPVS ${formatOp(r.op)}`);
+      else {
+        this.o.log.error(`IPVS ${formatOp(r.op)} failed: ${r.error} (will retry)`);
+        this.dirtyFlag = true;
+      }
+    }
+    if (results.length < ops.length) this.dirtyFlag = true;
+  }
+
+  private async cleanup(): Promise<void> {
+    const current = this.tailer?.current;
+    if (this.o.keepDiffs || !current) return;
+    const now = this.now();
+    if (now - this.lastCleanup < this.cleanupIntervalMs) return;
+    this.lastCleanup = now;
+    try {
+      const r = await cleanupDiffs(this.o.paths.diffSyncDir, current);
+      for (const d of r.deleted) this.o.log.debug(`removed old diff file ${d}`);
+      for (const f of r.failed) this.o.log.warn(`cannot remove old diff file ${f}`);
+    } catch (e) {
+      this.o.log.warn(`cannot clean ${this.o.paths.diffSyncDir}: ${(e as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+// Reload without losing state: copy the runtime state of every real that survives a configuration
+// change (same virtual identity, same real address and port) from the old state tree to the new one.
+
+import type { VirtualConfig } from '../config/model.js';
+import type { RealState, VirtualState } from './state.js';
+
+/** Virtual identity as the dump files and the control port see it: fwmark, or proto+addr+port. */
+export function virtualIdentity(v: VirtualConfig): string {
+  return v.fwmark > 0 ? `fwmark:${v.fwmark}` : `${v.proto}:${v.addr}:${v.port}`;
+}
+
+function realIdentity(r: RealState): string {
+  return `${r.config.addr}:${r.config.port}`;
+}
+
+/**
+ * Mutates `next`: surviving reals keep online state, hysteresis counters (reset when their probe
+ * changed), operator overrides, statistics and the tested flag; virtuals keep their notify state.
+ */
+export function carryOverState(prev: readonly VirtualState[], next: readonly VirtualState[]): void {
+  const byVirtual = new Map<string, VirtualState>();
+  for (const v of prev) byVirtual.set(virtualIdentity(v.config), v);
+  for (const v of next) {
+    const old = byVirtual.get(virtualIdentity(v.config));
+    if (!old) continue;
+    v.notifyState = old.notifyState;
+    const reals = new Map<string, RealState>();
+    for (const r of old.reals) reals.set(realIdentity(r), r);
+    for (const r of v.reals) {
+      const o = reals.get(realIdentity(r));
+      if (!o) continue;
+      const sameProbe = o.config.probeKey === r.config.probeKey;
+      r.online = o.online;
+      r.okCount = sameProbe ? o.okCount : 0;
+      r.failCount = sameProbe ? o.failCount : 0;
+      r.rstate = o.rstate;
+      r.override = o.override;
+      r.tested = o.tested;
+      r.lastDetail = o.lastDetail;
+      Object.assign(r.stats, o.stats, { samples: r.stats.samples });
+      r.stats.samples.push(...o.stats.samples);
+    }
+  }
+}

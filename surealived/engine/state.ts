@@ -1,0 +1,143 @@
+// Runtime state of virtuals and reals: test results (online), operator overrides (rstate, weight)
+// and statistics. Plain data shared by the engine, the hand-off writer, the dumps and the control port.
+
+import type { RealConfig, VirtualConfig } from '../config/model.js';
+import { newVirtualStats, type VirtualStats } from '../stats/statistics.js';
+
+/** Operator state of a real (control port `rset rstate=`), persisted in override.dump. */
+export type RState = 'ONLINE' | 'OFFLINE' | 'DOWN';
+
+export interface WeightOverride {
+  readonly weight: number;
+  readonly percent: boolean;
+}
+
+/** Rolling and lifetime timing statistics of one real (ms values are fractional milliseconds). */
+export interface RealStats {
+  /** Probes evaluated since start (or restored from stats.dump). */
+  total: number;
+  connProblems: number;
+  arpProblems: number;
+  rstProblems: number;
+  /** Last probe: connect, response, total times in ms; negative markers -1/-2/-3 as the original. */
+  lastConn: number;
+  lastResp: number;
+  lastTotal: number;
+  /** Rolling window of the last `stats_samples` probes: [conn, resp, total] ms. */
+  readonly samples: Array<readonly [number, number, number]>;
+  /** Lifetime sums in ms (for tavg*). */
+  sumConn: number;
+  sumResp: number;
+  sumTotal: number;
+  /** Probe latency of the last probe in ms (for metrics). */
+  lastLatencyMs: number;
+  checksOk: number;
+  checksFailed: number;
+}
+
+export interface RealState {
+  readonly virtual: VirtualState;
+  readonly config: RealConfig;
+  /** Index within the virtual (XML order). */
+  readonly index: number;
+  /** Test result after retries hysteresis. */
+  online: boolean;
+  okCount: number;
+  failCount: number;
+  rstate: RState;
+  override: WeightOverride | null;
+  /** Set once the real has had at least one probe evaluated. */
+  tested: boolean;
+  lastDetail: string;
+  readonly stats: RealStats;
+}
+
+export type NotifyState = 'UNKNOWN' | 'UP' | 'DOWN';
+
+export interface VirtualState {
+  readonly config: VirtualConfig;
+  /** Index in the XML (vlist `v:<idx>`). */
+  readonly index: number;
+  readonly reals: RealState[];
+  notifyState: NotifyState;
+  /** Aggregates of the reals' statistics (connstats, stats.dump). */
+  readonly stats: VirtualStats;
+}
+
+export function newRealStats(): RealStats {
+  return {
+    total: 0,
+    connProblems: 0,
+    arpProblems: 0,
+    rstProblems: 0,
+    lastConn: 0,
+    lastResp: 0,
+    lastTotal: 0,
+    samples: [],
+    sumConn: 0,
+    sumResp: 0,
+    sumTotal: 0,
+    lastLatencyMs: 0,
+    checksOk: 0,
+    checksFailed: 0,
+  };
+}
+
+/** Fresh runtime state for a config: every real online, rstate ONLINE, no override (spec 3.5). */
+export function buildState(virtuals: readonly VirtualConfig[]): VirtualState[] {
+  return virtuals.map((vc, vi) => {
+    const v: VirtualState = { config: vc, index: vi, reals: [], notifyState: 'UNKNOWN', stats: newVirtualStats() };
+    vc.reals.forEach((rc, ri) => {
+      v.reals.push({
+        virtual: v,
+        config: rc,
+        index: ri,
+        online: true,
+        okCount: 0,
+        failCount: 0,
+        rstate: 'ONLINE',
+        override: null,
+        tested: false,
+        lastDetail: '',
+        stats: newRealStats(),
+      });
+    });
+    return v;
+  });
+}
+
+/**
+ * Effective IPVS weight (spec 9.4). `asIfOnline` skips step 1, for the notifier's weight_all.
+ * A zero or negative override is ignored, as the original.
+ */
+export function effectiveWeight(r: RealState, asIfOnline = false): number {
+  if (!asIfOnline && (r.rstate !== 'ONLINE' || !r.online)) return 0;
+  const conf = r.config.weight;
+  const o = r.override;
+  if (o && o.weight > 0) return o.percent ? Math.max(1, Math.floor((conf * o.weight) / 100)) : o.weight;
+  return conf;
+}
+
+/** Whether the real is present in the IPVS table (spec 9.4 presence table). */
+export function presentInIpvs(r: RealState): boolean {
+  if (r.rstate === 'DOWN') return false;
+  if (!r.online && r.virtual.config.tester.removeOnFail) return false;
+  return true;
+}
+
+/** Process-lifetime test counters (control port `stats`, spec 9.3). */
+export interface TestCounters {
+  success: number;
+  failed: number;
+  onlineSet: number;
+  offlineSet: number;
+  connProblem: number;
+  arpProblem: number;
+  rstProblem: number;
+  bytesRcvd: number;
+  bytesSent: number;
+}
+
+export function newTestCounters(): TestCounters {
+  return { success: 0, failed: 0, onlineSet: 0, offlineSet: 0, connProblem: 0, arpProblem: 0, rstProblem: 0, bytesRcvd: 0, bytesSent: 0 };
+}

@@ -1,0 +1,77 @@
+// The hand-off to ipvssync as text: ipvsfull.cfg and diff lines, byte-exact with SureAliveD (spec 8.3,
+// 8.4) so the original ipvssync can consume them. IPv6 extension: addresses are written as-is in the
+// key=value fields (e.g. `vaddr=2001:db8::1`); the original, IPv4-only, never produced them.
+
+import type { RealConfig, VirtualConfig } from '../config/model.js';
+import { localDateTime } from '../log.js';
+import { effectiveWeight, presentInIpvs, type RealState, type VirtualState } from '../engine/state.js';
+
+export type DiffCmd = 'addreal' | 'chgreal' | 'delreal';
+
+/** ` rl_thresh=N ru_thresh=N rrt=X` tail shared by full-file and diff real lines. */
+function realTail(rc: RealConfig, vc: VirtualConfig): string {
+  let s = '';
+  if (rc.lthresh > 0) s += ` rl_thresh=${rc.lthresh}`;
+  if (rc.uthresh > 0) s += ` ru_thresh=${rc.uthresh}`;
+  if (rc.rt !== vc.rt) s += ` rrt=${rc.rt}`;
+  return s;
+}
+
+/** rweight written for a present real: effective weight when ONLINE and online, else 0. */
+function handoffWeight(r: RealState): number {
+  return r.rstate === 'ONLINE' && r.online ? effectiveWeight(r) : 0;
+}
+
+export function formatVirtualLine(vc: VirtualConfig): string {
+  let s = `virtual vname=${vc.name} vproto=${vc.proto} vaddr=${vc.addr} vport=${vc.port} vrt=${vc.rt} vsched=${vc.sched}`;
+  if (vc.pers > 0) s += ` vpers=${vc.pers}`;
+  if (vc.fwmark > 0) s += ` vfwmark=${vc.fwmark}`;
+  if (vc.ops && vc.proto === 'udp') s += ' vops=1';
+  return s;
+}
+
+export function formatRealLine(r: RealState): string {
+  const rc = r.config;
+  return `real rname=${rc.name} raddr=${rc.addr} rport=${rc.port} rweight=${handoffWeight(r)}${realTail(rc, r.virtual.config)}`;
+}
+
+/** The whole ipvsfull.cfg. `now` gives mdate/mtime (local time), `diffPath` the current diff file. */
+export function formatFullFile(virtuals: readonly VirtualState[], now: Date, diffPath: string): string {
+  const [mdate, mtime] = localDateTime(now).split(' ');
+  const out: string[] = [`meta version=1.0 mdate=${mdate} mtime=${mtime}\n\nDIFF file=${diffPath}\n\n`];
+  for (const v of virtuals) {
+    out.push(formatVirtualLine(v.config), '\n');
+    for (const r of v.reals) if (presentInIpvs(r)) out.push(formatRealLine(r), '\n');
+    if (v.config.reals.length > 0) out.push('\n');
+  }
+  return out.join('');
+}
+
+function diffLine(cmd: DiffCmd, r: RealState, weight: number): string {
+  const vc = r.virtual.config;
+  const rc = r.config;
+  return (
+    `cmd=${cmd} vname=${vc.name} vproto=${vc.proto} vaddr=${vc.addr} vport=${vc.port} vfwmark=${vc.fwmark} ` +
+    `vrt=${vc.rt} vsched=${vc.sched} rname=${rc.name} raddr=${rc.addr} rport=${rc.port} rweight=${weight}` +
+    `${realTail(rc, vc)}\n`
+  );
+}
+
+/**
+ * Diff lines for the current state of one real (spec 8.4 decision table): absent -> one delreal;
+ * present -> addreal followed by an identical chgreal (add if missing, then update).
+ */
+export function formatDiffLines(r: RealState): string {
+  if (!presentInIpvs(r)) return diffLine('delreal', r, handoffWeight(r));
+  const w = handoffWeight(r);
+  return diffLine('addreal', r, w) + diffLine('chgreal', r, w);
+}
+
+/** `<diff_sync_dir>/diff_sync.<unix_seconds>` as the original builds it. */
+export function diffFilePath(dir: string, unixSeconds: number): string {
+  return `${dir}/diff_sync.${unixSeconds}`;
+}
+
+export function chainLine(nextDiffPath: string): string {
+  return `DIFF file=${nextDiffPath}\n`;
+}

@@ -1,0 +1,338 @@
+// Host tests of the pure IPVS codec: bytes checked against the ABI by hand (anchors.md section 4),
+// encode -> decode round trips, typed errors; plus open() on this host (no IPVS) failing with ENOIPVS.
+import assert from 'node:assert/strict';
+import { endianness } from 'node:os';
+import {
+  canonicalAddress,
+  decodeDestination,
+  decodeService,
+  decodeStats,
+  encodeDestination,
+  encodeOp,
+  encodeService,
+  encodeServiceSelector,
+  makeDestination,
+  makeService,
+} from '../../ipvs-netlink/codec.js';
+import { IpvsClient, IpvsError } from '../../ipvs-netlink/index.js';
+import { kernelError } from '../../ipvs-netlink/errors.js';
+import { AttrWriter, parseAttrs, parseGenl, parseMessages, readErrno } from '../../ipvs-netlink/wire.js';
+import type { Destination, Service } from '../../ipvs-netlink/types.js';
+
+const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
+/** The payload of the nested attribute at the start of `b` (skipping its 4-byte header). */
+const inner = (b: Buffer): Buffer => b.subarray(4, b.readUInt16LE(0));
+
+describe('ipvs-netlink codec (host, no kernel)', function () {
+  before(function () {
+    // The hand-computed bytes below are for little-endian hosts (netlink integers are host order).
+    if (endianness() !== 'LE') this.skip();
+  });
+
+  describe('service encoding matches the ABI byte for byte', function () {
+    const svc = makeService({
+      family: 4,
+      protocol: 'tcp',
+      address: '10.0.0.1',
+      port: 80,
+      scheduler: 'rr',
+      flags: { persistent: true },
+      timeout: 300,
+      netmask: 0xffffff00,
+    });
+
+    it('a persistent TCP service is AF, PROTOCOL, ADDR, PORT (big-endian), SCHED, FLAGS{flags,mask=~0}, TIMEOUT, NETMASK (big-endian)', function () {
+      const expected = hex(`
+        4800 0100
+        0600 0100 0200 0000
+        0600 0200 0600 0000
+        0800 0300 0a000001
+        0600 0400 0050 0000
+        0700 0600 727200 00
+        0c00 0700 01000000 ffffffff
+        0800 0800 2c010000
+        0800 0900 ffffff00`);
+      assert.deepEqual(encodeService(svc), expected);
+    });
+
+    it('the HASHED bit (0x2) is never sent even if a caller smuggles it in as a decoded flag set', function () {
+      const attrs = parseAttrs(inner(encodeService(svc)));
+      const flags = attrs.get(7);
+      assert.ok(flags);
+      assert.equal(flags.readUInt32LE(0) & 0x2, 0);
+      assert.equal(flags.readUInt32LE(4), 0xffffffff);
+    });
+
+    it('an IPv6 netmask is a prefix length in host order; a v4 one is the mask in network order', function () {
+      const v6 = makeService({ family: 6, protocol: 'udp', address: '2001:db8::1', port: 53, netmask: 64 });
+      const a6 = parseAttrs(inner(encodeService(v6)));
+      assert.deepEqual(a6.get(9), hex('40000000'));
+      assert.deepEqual(a6.get(1), hex('0a00'));
+      assert.deepEqual(a6.get(3), hex('20010db8000000000000000000000001'));
+      assert.deepEqual(a6.get(4), hex('0035'));
+      const v4 = makeService({ family: 4, protocol: 'udp', address: '1.2.3.4', port: 53 });
+      assert.deepEqual(parseAttrs(inner(encodeService(v4))).get(9), hex('ffffffff'));
+    });
+
+    it('a fwmark selector is AF + FWMARK only (host order), no protocol/address/port', function () {
+      assert.deepEqual(encodeServiceSelector({ family: 4, fwmark: 258 }), hex('1400 0100 | 0600 0100 0200 0000 | 0800 0500 02010000'));
+    });
+
+    it('sctp is protocol 132, udp 17', function () {
+      const p = (protocol: 'sctp' | 'udp'): Buffer | undefined =>
+        parseAttrs(inner(encodeServiceSelector({ family: 4, protocol, address: '1.1.1.1', port: 1 }))).get(2);
+      assert.deepEqual(p('sctp'), hex('8400'));
+      assert.deepEqual(p('udp'), hex('1100'));
+    });
+
+    it('one-packet, sched1..3 and a persistence engine are carried', function () {
+      const s = makeService({
+        family: 4,
+        protocol: 'udp',
+        address: '1.1.1.1',
+        port: 5060,
+        scheduler: 'sh',
+        flags: { onePacket: true, sched1: true, sched2: true, sched3: true, persistent: true },
+        timeout: 60,
+        peName: 'sip',
+      });
+      const a = parseAttrs(inner(encodeService(s)));
+      assert.equal(a.get(7)?.readUInt32LE(0), 0x1 | 0x4 | 0x8 | 0x10 | 0x20);
+      assert.deepEqual(a.get(11), hex('73697000'));
+    });
+  });
+
+  describe('destination encoding', function () {
+    const dest: Destination = {
+      family: 6,
+      address: '2001:db8::2',
+      port: 8080,
+      forward: 'tunnel',
+      weight: 2147483647,
+      upperThreshold: 100,
+      lowerThreshold: 10,
+      tunnelType: 'gue',
+      tunnelPort: 6080,
+      tunnelFlags: { csum: true, remoteCsum: false },
+    };
+
+    it('port and tunnel port are big-endian, weight/thresholds host order, AF always set', function () {
+      const a = parseAttrs(inner(encodeDestination(dest, 4)));
+      assert.deepEqual(a.get(11), hex('0a00'), 'ADDR_FAMILY = AF_INET6 although the service is IPv4');
+      assert.deepEqual(a.get(1), hex('20010db8000000000000000000000002'));
+      assert.deepEqual(a.get(2), hex('1f90'), 'port 8080');
+      assert.deepEqual(a.get(3), hex('02000000'), 'IP_VS_CONN_F_TUNNEL');
+      assert.deepEqual(a.get(4), hex('ffffff7f'));
+      assert.deepEqual(a.get(5), hex('64000000'));
+      assert.deepEqual(a.get(6), hex('0a000000'));
+      assert.deepEqual(a.get(13), hex('01'), 'GUE');
+      assert.deepEqual(a.get(14), hex('17c0'), 'tunnel port 6080');
+      assert.deepEqual(a.get(15), hex('0100'), 'IP_VS_TUNNEL_ENCAP_FLAG_CSUM');
+    });
+
+    it('the whole IPv4 masq destination, byte for byte', function () {
+      const d = makeDestination({ address: '192.168.1.10', port: 443, forward: 'masq', weight: 3 }, 4);
+      assert.deepEqual(
+        encodeDestination(d, 4),
+        hex(`
+          3c00 0200
+          0600 0b00 0200 0000
+          0800 0100 c0a8010a
+          0600 0200 01bb 0000
+          0800 0300 00000000
+          0800 0400 03000000
+          0800 0500 00000000
+          0800 0600 00000000`),
+      );
+    });
+
+    it('tunnel attributes are left out unless asked for (older kernels lack them)', function () {
+      const d = makeDestination({ address: '10.0.0.2', port: 0, forward: 'tunnel' }, 4);
+      const a = parseAttrs(inner(encodeDestination(d, 4)));
+      assert.equal(a.has(13) || a.has(14) || a.has(15), false);
+    });
+
+    it('forwarding methods map to IP_VS_CONN_F_*: masq 0, local 1, tunnel 2, route 3, bypass 4', function () {
+      const methods = ['masq', 'local', 'tunnel', 'route', 'bypass'] as const;
+      methods.forEach((forward, i) => {
+        const a = parseAttrs(inner(encodeDestination(makeDestination({ address: '1.1.1.1', port: 1, forward }, 4), 4)));
+        assert.equal(a.get(3)?.readUInt32LE(0), i);
+      });
+    });
+  });
+
+  describe('decoding what the kernel dumps', function () {
+    it('a service dump: HASHED stripped, 16-byte address with IPv4 first, STATS64 preferred', function () {
+      const w = new AttrWriter();
+      w.u16(1, 2).u16(2, 6).bytes(3, hex('0a0000010000000000000000000000000')).be16(4, 80);
+      w.str(6, 'wlc').bytes(7, hex('03000000ffffffff')).u32(8, 300).be32(9, 0xffff0000);
+      const st = w.begin(10);
+      w.u32(1, 1).u32(2, 2);
+      w.end(st);
+      const st64 = w.begin(12);
+      w.bytes(1, hex('0500000000000000')).bytes(4, hex('0000000001000000'));
+      w.end(st64);
+      const svc = decodeService(w.take());
+      assert.equal(svc.address, '10.0.0.1');
+      assert.equal(svc.port, 80);
+      assert.equal(svc.protocol, 'tcp');
+      assert.deepEqual(svc.flags, { persistent: true, onePacket: false, sched1: false, sched2: false, sched3: false });
+      assert.equal(svc.netmask, 0xffff0000);
+      assert.equal(svc.stats?.conns, 5);
+      assert.equal(svc.stats?.inBytes, 2 ** 32);
+    });
+
+    it('a fwmark service dump (AF + FWMARK, no protocol/address/port) decodes as tcp 0.0.0.0:0', function () {
+      const w = new AttrWriter();
+      w.u16(1, 10).u32(5, 7).str(6, 'sh').bytes(7, hex('1200000000000000')).u32(8, 0).u32(9, 128);
+      const svc = decodeService(w.take());
+      assert.deepEqual(
+        { ...svc },
+        makeService({ family: 6, fwmark: 7, scheduler: 'sh', flags: { sched2: true } }),
+      );
+    });
+
+    it('a destination dump of a non-tunnel dest has no tunnel fields even though 6.x sends TUN_*', function () {
+      const w = new AttrWriter();
+      w.bytes(1, hex('0a000002000000000000000000000000')).be16(2, 80).u32(3, 0).u32(4, 0).u32(5, 0).u32(6, 0);
+      w.u32(7, 3).u32(8, 4).u32(9, 5).u16(11, 2).u8(13, 0).be16(14, 0).u16(15, 0);
+      const d = decodeDestination(w.take(), 4);
+      assert.equal(d.forward, 'masq');
+      assert.equal(d.weight, 0);
+      assert.equal(d.activeConns, 3);
+      assert.equal(d.inactiveConns, 4);
+      assert.equal(d.persistConns, 5);
+      assert.equal('tunnelType' in d, false);
+    });
+
+    it('legacy STATS (u32 counters, u64 bytes) decode by attribute length', function () {
+      const w = new AttrWriter();
+      w.u32(1, 9).bytes(5, hex('0100000001000000'));
+      const s = decodeStats(w.take());
+      assert.equal(s.conns, 9);
+      assert.equal(s.outBytes, 2 ** 32 + 1);
+    });
+  });
+
+  describe('round trips', function () {
+    const services: Service[] = [
+      makeService({ family: 4, protocol: 'tcp', address: '10.1.2.3', port: 443, scheduler: 'wrr' }),
+      makeService({ family: 4, protocol: 'udp', address: '10.1.2.3', port: 53, scheduler: 'sh', flags: { onePacket: true, sched1: true } }),
+      makeService({ family: 4, protocol: 'sctp', address: '10.9.9.9', port: 3868, scheduler: 'lc', flags: { persistent: true }, timeout: 1800, netmask: 0xffffff00 }),
+      makeService({ family: 6, protocol: 'tcp', address: '2001:db8:0:1::80', port: 65535, scheduler: 'mh', flags: { persistent: true }, timeout: 60, netmask: 96 }),
+      makeService({ family: 4, fwmark: 4294967295, scheduler: 'rr' }),
+      makeService({ family: 6, fwmark: 1, scheduler: 'dh', peName: 'sip', flags: { persistent: true }, timeout: 5 }),
+    ];
+    services.forEach((svc) => {
+      it(`service ${svc.fwmark ? `FWM ${svc.fwmark}` : `${svc.protocol} ${svc.address}:${svc.port}`} (IPv${svc.family}) survives encode -> decode`, function () {
+        assert.deepEqual(decodeService(inner(encodeService(svc))), svc);
+      });
+    });
+
+    const dests: [Destination, 4 | 6][] = [
+      [makeDestination({ address: '10.0.0.2', port: 80, forward: 'masq', weight: 0 }, 4), 4],
+      [makeDestination({ address: '10.0.0.3', port: 0, forward: 'route', weight: 4294967295, upperThreshold: 4294967295, lowerThreshold: 1 }, 4), 4],
+      [makeDestination({ address: '::ffff:10.0.0.4', port: 1, forward: 'local' }, 6), 6],
+      [{ ...makeDestination({ address: '2001:db8::9', port: 80, forward: 'tunnel' }, 6), tunnelType: 'gre', tunnelFlags: { csum: false, remoteCsum: true } }, 4],
+    ];
+    dests.forEach(([d, svcFamily]) => {
+      it(`destination ${d.address}:${d.port} (${d.forward}) survives encode -> decode`, function () {
+        const back = decodeDestination(inner(encodeDestination(d, svcFamily)), svcFamily);
+        assert.deepEqual(back, { ...d, activeConns: 0, inactiveConns: 0, persistConns: 0 });
+      });
+    });
+  });
+
+  describe('addresses', function () {
+    const cases: [string, string][] = [
+      ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
+      ['::', '::'],
+      ['1::', '1::'],
+      ['::1', '::1'],
+      ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+      ['::FFFF:192.0.2.1', '::ffff:192.0.2.1'],
+      ['64:ff9b::192.0.2.33', '64:ff9b::c000:221'],
+    ];
+    cases.forEach(([input, out]) => {
+      it(`${input} reads back as ${out} (RFC 5952, as inet_ntop / ipvsadm print it)`, function () {
+        assert.equal(canonicalAddress(input, 6), out);
+      });
+    });
+  });
+
+  describe('invalid input is refused before sending, as EINVAL', function () {
+    const bad: [string, () => unknown][] = [
+      ['an IPv4 address with a leading zero', () => encodeOp({ kind: 'deleteService', service: { family: 4, protocol: 'tcp', address: '10.0.0.01', port: 80 } })],
+      ['an IPv6 address for an IPv4 service', () => encodeOp({ kind: 'deleteService', service: { family: 4, protocol: 'tcp', address: '::1', port: 80 } })],
+      ['port 65536', () => encodeOp({ kind: 'deleteService', service: { family: 4, protocol: 'tcp', address: '1.1.1.1', port: 65536 } })],
+      ['a 16-byte scheduler name', () => encodeOp({ kind: 'addService', service: makeService({ family: 4, fwmark: 1, scheduler: 'x'.repeat(16) }) })],
+      ['an IPv6 netmask of 0', () => encodeOp({ kind: 'addService', service: makeService({ family: 6, fwmark: 1, netmask: 0 }) })],
+      ['a weight of 2^32', () => encodeOp({ kind: 'addDestination', service: { family: 4, fwmark: 1 }, destination: makeDestination({ address: '1.1.1.1', port: 0, weight: 2 ** 32 }, 4) })],
+      ['a negative threshold', () => encodeOp({ kind: 'addDestination', service: { family: 4, fwmark: 1 }, destination: makeDestination({ address: '1.1.1.1', port: 0, upperThreshold: -1 }, 4) })],
+    ];
+    bad.forEach(([what, f]) => {
+      it(`${what}`, function () {
+        assert.throws(f, (e: unknown) => e instanceof IpvsError && e.code === 'EINVAL');
+      });
+    });
+  });
+
+  describe('framing and errors', function () {
+    it('a GET_INFO request is nlmsghdr{len 20, type, flags REQUEST|ACK, seq, pid 0} + genlmsghdr{cmd 15, version 1}', function () {
+      const w = new AttrWriter();
+      w.endMessage(w.beginMessage(0x1a, 0x5, 7, 15, 1));
+      assert.deepEqual(w.take(), hex('14000000 1a00 0500 07000000 00000000 0f010000'));
+    });
+
+    it('a kernel error reply yields its errno, matched to its sequence number', function () {
+      const reply = hex('24000000 0200 0001 2a000000 99999999 efffffff 14000000 1a00 0500 2a000000 00000000 0f010000');
+      const [m] = parseMessages(reply);
+      assert.ok(m);
+      assert.equal(m.type, 2);
+      assert.equal(m.seq, 42);
+      assert.equal(readErrno(m.payload), 17);
+    });
+
+    it('a genl reply splits into command and top-level attributes', function () {
+      const w = new AttrWriter();
+      const m = w.beginMessage(0x1a, 0, 1, 14, 1);
+      w.u32(1, 0x010201).u32(2, 4096);
+      w.endMessage(m);
+      const [msg] = parseMessages(w.take());
+      assert.ok(msg);
+      const g = parseGenl(msg.payload);
+      assert.equal(g.cmd, 14);
+      assert.equal(g.attrs.get(2)?.readUInt32LE(0), 4096);
+    });
+
+    const texts: [Parameters<typeof kernelError>, string, string][] = [
+      [['addService', 17, 'TCP 1.1.1.1:80'], 'EEXIST', 'addService TCP 1.1.1.1:80: Service already exists'],
+      [['addService', 2, 'TCP 1.1.1.1:80'], 'ENOSCHED', 'addService TCP 1.1.1.1:80: Scheduler or persistence engine not found'],
+      [['updateService', 3, 'FWM 1'], 'ESRCH', 'updateService FWM 1: No such service'],
+      [['addDestination', 3, 'FWM 1 -> 1.1.1.1:0'], 'ESRCH', 'addDestination FWM 1 -> 1.1.1.1:0: Service not defined'],
+      [['addDestination', 17, 'FWM 1 -> 1.1.1.1:0'], 'EEXIST', 'addDestination FWM 1 -> 1.1.1.1:0: Destination already exists'],
+      [['deleteDestination', 2, 'FWM 1 -> 1.1.1.1:0'], 'ENOENT', 'deleteDestination FWM 1 -> 1.1.1.1:0: No such destination'],
+      [['flush', 1], 'EPERM', 'flush: Permission denied (you must be root)'],
+    ];
+    texts.forEach(([args, code, message]) => {
+      it(`errno ${args[1]} on ${args[0]} is ${code}: "${message}"`, function () {
+        const e = kernelError(...args);
+        assert.equal(e.code, code);
+        assert.equal(e.message, message);
+        assert.equal(e.op, args[0]);
+      });
+    });
+  });
+});
+
+describe('IpvsClient on a host kernel without IPVS', function () {
+  it('open() fails with the typed ENOIPVS error', async function () {
+    const c = new IpvsClient();
+    await assert.rejects(c.open(), (e: unknown) => e instanceof IpvsError && e.code === 'ENOIPVS' && e.op === 'open');
+  });
+
+  it('a method called before open() fails with ECLOSED instead of touching the kernel', async function () {
+    await assert.rejects(new IpvsClient().getInfo(), (e: unknown) => e instanceof IpvsError && e.code === 'ECLOSED');
+  });
+});

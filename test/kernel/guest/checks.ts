@@ -1,0 +1,55 @@
+// The checks the guest-side IPVS script runs, by id, shared with the host test so that the host can
+// declare one mocha `it` per check before the guest has run (and notice a check that never reported).
+
+export const IPVS_CHECKS = {
+  'open': 'open() resolves the IPVS generic-netlink family',
+  'info': 'getInfo() reports version 1.2.1 and the connection table size that ipvsadm prints',
+  'timeouts.get': 'getTimeouts() equals `ipvsadm -Ln --timeout`',
+  'timeouts.set': 'setTimeouts() changes tcp/tcpfin/udp; 0 or absent leaves a value unchanged',
+  'services.add': 'addService() of IPv4/IPv6 tcp/udp/sctp/fwmark services with rr/wrr/lc/sh/wlc/mh, persistence, netmask, one-packet, sched flags, pe sip',
+  'services.list': 'listServices() returns every field exactly as added (HASHED stripped)',
+  'services.get': 'getService() returns each service exactly as added',
+  'services.stats': 'every listed service carries stats',
+  'services.ipvsadm': '`ipvsadm -Sn` shows the same services (scheduler, persistence, mask, -o, -b, --pe)',
+  'dests.add': 'addDestination() of masq/route/local/tunnel (ipip, gue+port+csum, gre) and a v6 tunnel under a v4 service',
+  'dests.list': 'listDestinations() returns every field exactly as added',
+  'dests.local': 'a destination on a local address is switched to forward "local" by the kernel',
+  'dests.ipvsadm': '`ipvsadm -Sn` shows the same destinations (forward, weight, thresholds, tunnel options)',
+  'dests.thresholds': '`ipvsadm -Ln --thresholds` shows the same upper/lower thresholds',
+  'dests.tuninfo': '`ipvsadm -Ln --tun-info` shows the tunnel type, port and checksum flags',
+  'dests.weights': 'weights 0 and 2147483647 are accepted; 2147483648 and 4294967295 fail with ERANGE',
+  'dests.thresholds.range': 'a lower threshold above the upper one fails with ERANGE; one above 2147483647 with EINVAL',
+  'services.update': 'updateService() changes scheduler, persistence and netmask, seen by netlink and ipvsadm',
+  'dests.update': 'updateDestination() changes forward, weight and thresholds, seen by netlink and ipvsadm',
+  'errors.service.exists': 'adding an existing service fails with EEXIST "Service already exists"',
+  'errors.service.scheduler': 'an unknown scheduler fails with ENOSCHED "Scheduler or persistence engine not found"',
+  'errors.service.missing': 'update/delete/get of a missing service fail with ESRCH "No such service"',
+  'errors.dest.exists': 'adding an existing destination fails with EEXIST "Destination already exists"',
+  'errors.dest.noservice': 'destination ops and listDestinations on a missing service fail with ESRCH',
+  'errors.dest.missing': 'update/delete of a missing destination fail with ENOENT "No such destination"',
+  'errors.dest.invalid': 'a GUE tunnel without port and a non-tunnel v6 dest under a v4 service fail with EINVAL',
+  'dests.delete': 'deleteDestination() removes it from netlink and ipvsadm views',
+  'services.delete': 'deleteService() removes it (and its destinations) from both views',
+  'traffic': 'a TCP connection through a local virtual service shows up in conns, activeConns and stats',
+  'zero': 'zero() resets the counters of a service',
+  'apply.order': 'apply() of 2,000 ops (services then their destinations) in order, all succeed, all visible',
+  'apply.errors': 'apply() reports each failing op at its own index with its typed error; later ops still run',
+  'concurrent': '200 concurrent addDestination() calls all resolve and all are in the table',
+  'flush': 'flush() empties the table (netlink and ipvsadm agree)',
+} as const;
+
+export type IpvsCheckId = keyof typeof IPVS_CHECKS;
+
+export interface CheckResult {
+  id: IpvsCheckId;
+  ok: boolean;
+  ms: number;
+  detail?: string;
+}
+
+export interface GuestReport {
+  kernel: string;
+  checks: CheckResult[];
+  /** Facts worth knowing but not asserted (kernel behaviour that ipvsadm hides). */
+  observations: Record<string, string>;
+}

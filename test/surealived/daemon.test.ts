@@ -1,0 +1,185 @@
+import { strict as assert } from 'node:assert';
+import { createServer, createConnection, type Server } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../../surealived/daemon.js';
+import { mainConfigWith, type MainConfig } from '../../surealived/config/main-config.js';
+import { createLogger, memorySink } from '../../surealived/log.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return;
+    await sleep(25);
+  }
+  assert.fail(`timed out waiting for: ${what}`);
+}
+
+/** A real TCP server on a loopback address that can be stopped and started again. */
+class Listener {
+  private server: Server | null = null;
+  constructor(readonly host: string, readonly port: number) {}
+  start(): Promise<void> {
+    const s = createServer((c) => c.on('error', () => undefined).end());
+    this.server = s;
+    return new Promise((resolve) => s.listen(this.port, this.host, () => resolve()));
+  }
+  stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));
+  }
+}
+
+function control(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    c.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('_SD_CMD_END_\n') || /^cmd_\w+: .*\n$/.test(buf)) {
+        c.end();
+        resolve(buf);
+      }
+    });
+    c.on('error', reject);
+    c.write(`${line}\n`);
+  });
+}
+
+describe('surealived daemon end to end (real TCP servers, real hand-off files)', function () {
+  this.timeout(20000);
+  const PORT = 18611;
+  let dir: string;
+  let main: MainConfig;
+  let daemon: Daemon | null;
+  const log = memorySink();
+  const listeners = [new Listener('127.0.0.61', PORT), new Listener('127.0.0.62', PORT), new Listener('127.0.0.63', PORT)];
+
+  const xml = (extra = ''): string => `<surealived>
+  <virtual name="web" addr="192.0.2.10" port="80" proto="tcp" sched="wrr" rt="dr">
+    <tester proto="tcp" testport="${PORT}" loopdelay="0.2" timeout="0.5" retries2ok="1" retries2fail="2"/>
+    <real name="a" addr="127.0.0.61" port="80" weight="10"/>
+    <real name="b" addr="127.0.0.62" port="80" weight="20"/>
+    ${extra}
+  </virtual>
+  <virtual name="rof" addr="192.0.2.11" port="80" proto="tcp" sched="rr" rt="dr">
+    <tester proto="tcp" testport="${PORT}" loopdelay="0.2" timeout="0.5" retries2ok="1" retries2fail="1" remove_on_fail="1"/>
+    <real name="c" addr="127.0.0.63" port="80" weight="5"/>
+  </virtual>
+</surealived>
+`;
+  const diffs = (): string =>
+    readdirSync(join(dir, 'diffs'))
+      .sort()
+      .map((f) => readFileSync(join(dir, 'diffs', f), 'utf8'))
+      .join('');
+  const full = (): string => readFileSync(join(dir, 'ipvsfull.cfg'), 'utf8');
+  const start = async (): Promise<Daemon> => {
+    daemon = await Daemon.start({ xmlPath: join(dir, 'services.xml'), main, log: createLogger('info', log.sink) });
+    return daemon;
+  };
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sd-daemon-'));
+    writeFileSync(join(dir, 'services.xml'), xml());
+    main = mainConfigWith({
+      listen_port: '0',
+      startup_delay_ms: '100',
+      loop_interval_ms: '50',
+      lock_sync_file: join(dir, 'ipvsfull.lock'),
+      full_sync_file: join(dir, 'ipvsfull.cfg'),
+      full_reload_file: join(dir, 'ipvsfull.reload'),
+      diff_sync_dir: join(dir, 'diffs'),
+      offline_dump: join(dir, 'offline.dump'),
+      override_dump: join(dir, 'override.dump'),
+      stats_dump: join(dir, 'stats.dump'),
+      notify_dump: join(dir, 'notify.dump'),
+      stats_dir: join(dir, 'stats'),
+    });
+    for (const l of listeners) await l.start();
+    log.lines.length = 0;
+  });
+  afterEach(async () => {
+    await daemon?.stop();
+    daemon = null;
+    for (const l of listeners) await l.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('writes the forced full hand-off and the reload flag before any probe, every real present with its weight', async () => {
+    await start();
+    assert.ok(existsSync(join(dir, 'ipvsfull.reload')));
+    assert.match(full(), /^meta version=1\.0 mdate=\d{4}-\d\d-\d\d mtime=\d\d:\d\d:\d\d\n\nDIFF file=.*diff_sync\.\d+\n\n/);
+    assert.match(full(), /virtual vname=web vproto=tcp vaddr=192\.0\.2\.10 vport=80 vrt=dr vsched=wrr\nreal rname=a raddr=127\.0\.0\.61 rport=80 rweight=10\nreal rname=b raddr=127\.0\.0\.62 rport=80 rweight=20\n\n/);
+  });
+
+  it('a real that fails retries2fail times in a row goes OFFLINE: chgreal weight 0, offline.dump; it comes back when it answers again', async () => {
+    const d = await start();
+    await until('all reals tested', () => d.virtuals.every((v) => v.reals.every((r) => r.tested)));
+    await listeners[1]!.stop();
+    await until('b offline in the diff', () => /cmd=chgreal vname=web .* rname=b raddr=127\.0\.0\.62 rport=80 rweight=0\n/.test(diffs()));
+    assert.match(diffs(), /cmd=addreal vname=web vproto=tcp vaddr=192\.0\.2\.10 vport=80 vfwmark=0 vrt=dr vsched=wrr rname=b raddr=127\.0\.0\.62 rport=80 rweight=0\ncmd=chgreal /);
+    await until('offline.dump written', () => existsSync(join(dir, 'offline.dump')) && readFileSync(join(dir, 'offline.dump'), 'utf8').includes('192.0.2.10:80:0:0 - 127.0.0.62:80'));
+    assert.match(log.lines.join(''), /Real: \[web:b - 192\.0\.2\.10:80:tcp 127\.0\.0\.62:80\] changed its test state to OFFLINE \(rstate = ONLINE\)/);
+    await listeners[1]!.start();
+    await until('b back with weight 20', () => /rname=b raddr=127\.0\.0\.62 rport=80 rweight=20\n$/.test(diffs()));
+    await until('offline.dump emptied', () => readFileSync(join(dir, 'offline.dump'), 'utf8') === '');
+  });
+
+  it('with remove_on_fail a failing real gets a delreal line', async () => {
+    const d = await start();
+    await until('all reals tested', () => d.virtuals.every((v) => v.reals.every((r) => r.tested)));
+    await listeners[2]!.stop();
+    await until('delreal for c', () => /^cmd=delreal vname=rof vproto=tcp vaddr=192\.0\.2\.11 vport=80 vfwmark=0 vrt=dr vsched=rr rname=c raddr=127\.0\.0\.63 rport=80 rweight=0$/m.test(diffs()));
+  });
+
+  it('a real listed in offline.dump starts offline (weight 0 in the first full write)', async () => {
+    writeFileSync(join(dir, 'offline.dump'), '192.0.2.10:80:0:0 - 127.0.0.62:80\n');
+    await listeners[1]!.stop();
+    await start();
+    assert.match(full(), /real rname=b raddr=127\.0\.0\.62 rport=80 rweight=0\n/);
+    assert.match(full(), /real rname=a raddr=127\.0\.0\.61 rport=80 rweight=10\n/);
+  });
+
+  it('rset over the control port writes the diff at once and override.dump; a restart keeps the override', async () => {
+    const d = await start();
+    const port = d.controlAddress!.port;
+    const reply = await control(port, 'rset vproto=tcp vaddr=192.0.2.10 vport=80 raddr=127.0.0.61 rport=80 rstate=OFFLINE');
+    assert.equal(reply, 'Set: rstate=OFFLINE, weight=10, inpercent=FALSE\n_SD_CMD_END_\n');
+    await until('diff written', () => /cmd=chgreal vname=web .* rname=a raddr=127\.0\.0\.61 rport=80 rweight=0\n/.test(diffs()));
+    assert.equal(readFileSync(join(dir, 'override.dump'), 'utf8'), '192.0.2.10:80:0:0 - 127.0.0.61:80 - weight=10  rstate=OFFLINE\n');
+    const w = await control(port, 'rset vname=web raddr=127.0.0.62 rport=80 rweight=50%');
+    assert.equal(w, 'Set: rstate=ONLINE, weight=50, inpercent=TRUE\n_SD_CMD_END_\n');
+    await until('b at half weight', () => /rname=b raddr=127\.0\.0\.62 rport=80 rweight=10\n$/.test(diffs()));
+    await d.stop();
+    const again = await start();
+    assert.match(full(), /real rname=a raddr=127\.0\.0\.61 rport=80 rweight=0\n/);
+    assert.match(full(), /real rname=b raddr=127\.0\.0\.62 rport=80 rweight=10\n/);
+    const list = await control(again.controlAddress!.port, 'rlist vproto=tcp vaddr=192.0.2.10 vport=80');
+    assert.match(list, /r:0 rname=a raddr=127\.0\.0\.61 rport=80 currwgt=0 confwgt=10 ronline=TRUE rstate=OFFLINE\n/);
+  });
+
+  it('a reload applies only what changed, keeps the state of unchanged reals, and refuses a broken XML', async () => {
+    const d = await start();
+    await until('all reals tested', () => d.virtuals.every((v) => v.reals.every((r) => r.tested)));
+    const a = d.virtuals[0]!.reals[0]!;
+    a.rstate = 'DOWN'; // an operator state that only survives if the real's state is carried over
+    writeFileSync(join(dir, 'services.xml'), xml('<real name="new" addr="127.0.0.64" port="80" weight="7"/>'));
+    rmSync(join(dir, 'ipvsfull.reload'));
+    assert.equal(await d.reload(), true);
+    assert.equal(d.virtuals[0]!.reals[0]!.rstate, 'DOWN');
+    assert.equal(d.virtuals[0]!.reals[0]!.tested, true);
+    assert.equal(d.virtuals[0]!.reals.length, 3);
+    assert.ok(existsSync(join(dir, 'ipvsfull.reload')), 'reload flag set for ipvssync');
+    assert.match(full(), /real rname=new raddr=127\.0\.0\.64 rport=80 rweight=7\n/);
+    assert.doesNotMatch(full(), /rname=a /);
+    writeFileSync(join(dir, 'services.xml'), '<surealived><virtual name="x"></surealived>');
+    assert.equal(await d.reload(), false);
+    assert.equal(d.virtuals[0]!.reals.length, 3, 'running configuration kept');
+    assert.match(log.lines.join(''), /reload refused, keeping the running configuration/);
+  });
+});

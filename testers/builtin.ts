@@ -1,0 +1,17 @@
+// The testers shipped with surealived, registered by name. Third-party testers are added by the
+// config loader (see testers/registry.ts).
+
+import type { Tester } from './contract.js';
+import { tcpTester } from './tcp.js';
+import { httpTester } from './http.js';
+import { dnsTester } from './dns.js';
+import { execTester } from './exec.js';
+import { noTestTester } from './no-test.js';
+
+export const BUILTIN_TESTERS: readonly Tester[] = [
+  tcpTester as Tester,
+  httpTester as Tester,
+  dnsTester as Tester,
+  execTester as Tester,
+  noTestTester as Tester,
+];
