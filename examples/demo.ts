@@ -3,6 +3,7 @@
 // takes one web server down and brings it back, then stops. Needs no set-up and no IPVS.
 
 import { spawn, spawnSync } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,38 @@ async function until(fn: () => boolean, ms: number): Promise<boolean> {
   return fn();
 }
 
+/** Run a command without blocking this process (the demo servers live here), collecting its output. */
+function run(args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const t = setTimeout(() => c.kill('SIGKILL'), 15_000);
+    c.on('exit', () => {
+      clearTimeout(t);
+      resolve(out);
+    });
+  });
+}
+
+/** One command on the control port, as `printf "cmd\n" | nc 127.0.0.1 <port>` would. */
+function control(port: number, cmd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    c.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('_SD_CMD_END_\n')) {
+        c.end();
+        resolve(buf);
+      }
+    });
+    c.on('error', reject);
+    c.write(`${cmd}\n`);
+  });
+}
+
 function diffText(dir: string): string {
   return readdirSync(dir)
     .filter((f) => f.startsWith('diff_sync.'))
@@ -47,6 +80,8 @@ async function main(): Promise<void> {
       `log stderr`,
       `use_log true`,
       `logging info`,
+      `ipvssync_log stderr`,
+      `ipvssync_logging warn`,
       `listen_addr 127.0.0.1`,
       `listen_port 0`,
       `startup_delay_ms 500`,
@@ -74,28 +109,44 @@ async function main(): Promise<void> {
 
   banner('starting surealived on examples/demo.xml');
   const child = spawn(process.execPath, [cli, '-c', cfg, xml], { stdio: ['ignore', 'inherit', 'pipe'] });
-  child.stderr.on('data', (d: Buffer) => process.stdout.write(d.toString().replace(/^/gm, '  [surealived] ')));
+  let controlPort = 0;
+  child.stderr.on('data', (d: Buffer) => {
+    const text = d.toString();
+    const m = /control port listening on [^ ]+:(\d+)/.exec(text);
+    if (m) controlPort = Number(m[1]);
+    process.stdout.write(text.replace(/^(?=.)/gm, '  [surealived] '));
+  });
   const full = join(work, 'ipvsfull.cfg');
   await until(() => existsSync(full), 5000);
   await sleep(2500);
 
-  banner(`hand-off: ${full}`);
+  banner(`hand-off for ipvssync: ${full}`);
   process.stdout.write(readFileSync(full, 'utf8'));
 
-  banner('web2 starts answering 503: surealived takes it out after retries2fail=2 failures');
-  servers.setHttpStatus('127.0.0.12', 503);
-  await until(() => /cmd=chgreal vname=web .*rname=web2 .*rweight=0/.test(diffText(diffs)), 6000);
-  process.stdout.write(diffText(diffs));
+  banner(`control port: printf "rlist vname=web\\n" | nc 127.0.0.1 ${controlPort}`);
+  process.stdout.write(await control(controlPort, 'rlist vname=web'));
 
-  banner('web2 recovers: one good answer brings it back (retries2ok=1)');
+  banner('web2 starts answering 503: out after retries2fail=2 failed probes');
+  let seen = diffText(diffs).length;
+  servers.setHttpStatus('127.0.0.12', 503);
+  await until(() => /cmd=chgreal vname=web .*rname=web2 .*rweight=0/.test(diffText(diffs).slice(seen)), 6000);
+  process.stdout.write(`diff lines written:\n${diffText(diffs).slice(seen)}`);
+
+  banner('web2 recovers: one good probe brings it back (retries2ok=1)');
+  seen = diffText(diffs).length;
   servers.setHttpStatus('127.0.0.12', 200);
-  await until(() => /rname=web2 .*rweight=10\n/.test(diffText(diffs).split('rweight=0').pop() ?? ''), 6000);
-  process.stdout.write(diffText(diffs));
+  await until(() => /rname=web2 .*rweight=10\n/.test(diffText(diffs).slice(seen)), 6000);
+  process.stdout.write(`diff lines written:\n${diffText(diffs).slice(seen)}`);
+
+  banner('operator drains web3: rset vname=web raddr=127.0.0.13 rport=80 rstate=OFFLINE');
+  seen = diffText(diffs).length;
+  process.stdout.write(await control(controlPort, 'rset vname=web raddr=127.0.0.13 rport=80 rstate=OFFLINE'));
+  await until(() => diffText(diffs).length > seen, 3000);
+  process.stdout.write(`diff lines written:\n${diffText(diffs).slice(seen)}`);
 
   if (existsSync(ipvssyncCli)) {
-    banner('ipvssync --dry-run: the IPVS operations this hand-off asks for');
-    const r = spawnSync(process.execPath, [ipvssyncCli, '-c', cfg, '--dry-run'], { encoding: 'utf8', timeout: 10_000 });
-    process.stdout.write(r.stdout + r.stderr);
+    banner('ipvssync --dry-run --once --list: what the kernel table would become');
+    process.stdout.write(await run([ipvssyncCli, '-c', cfg, '--dry-run', '--once', '--list']));
   }
 
   banner('stopping');

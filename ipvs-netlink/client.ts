@@ -31,9 +31,12 @@ const noSubject = (): string => '';
 export interface IpvsClientOptions extends TransportOptions {}
 
 export interface ApplyOptions {
-  /** Ops per datagram (one ACK each); default 64. */
+  /** Ops per datagram (one ACK each); default 64, at most the socket's `maxInFlight`. */
   batchSize?: number;
-  /** Datagrams in flight; default 4. batchSize x window bounds the error replies that can queue up. */
+  /**
+   * Datagrams in flight; default 4. Every op in flight may be answered with an error, so the
+   * transport also keeps batchSize x in-flight datagrams within what the receive queue can hold.
+   */
   window?: number;
 }
 
@@ -202,7 +205,7 @@ export class IpvsClient {
    * A failed op does not stop the later ones (the kernel goes on with the rest of the datagram).
    */
   async apply(ops: readonly IpvsOp[], opts: ApplyOptions = {}): Promise<ApplyResult[]> {
-    const batchSize = Math.max(1, opts.batchSize ?? 64);
+    const batchSize = Math.min(this.t.maxInFlight, Math.max(1, opts.batchSize ?? 64));
     const window = Math.max(1, opts.window ?? 4);
     const results = new Array<ApplyResult>(ops.length);
     const toSend: { index: number; req: EncodedRequest }[] = [];

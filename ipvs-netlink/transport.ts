@@ -43,6 +43,15 @@ interface Pending {
   done: (err: NetlinkRequestError | null, replies: NetlinkMessage[]) => void;
 }
 
+/**
+ * Receive-queue cost we reserve per request that may be answered (an error echoes the request):
+ * a generous skb truesize. Overflowing SO_RCVBUF makes the kernel drop replies (ENOBUFS), and the
+ * `netlink` 0.3.0 addon aborts the process on that recvmsg error, so we never let it happen.
+ */
+const REPLY_COST = 1536;
+/** A dump holds at most one skb of up to 32 KiB in our queue at a time (the kernel waits for room). */
+const DUMP_COST = 64 * 1024;
+
 export interface TransportOptions {
   /** Per request / per batch limit (default 120 s: a FLUSH of a 100k-destination table is slow under emulation). */
   timeoutMs?: number;
@@ -57,6 +66,10 @@ export class GenlTransport {
   private dumpChain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly timeoutMs: number;
+  /** Bytes of receive queue we may commit to replies still to come (half of SO_RCVBUF). */
+  readonly budget: number;
+  private committed = 0;
+  private readonly waiting: { cost: number; go: () => void }[] = [];
 
   constructor(opts: TransportOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 120_000;
@@ -72,6 +85,42 @@ export class GenlTransport {
       this.failAll(new NetlinkRequestError(errno, kind, `netlink socket error: ${err.message}`));
     });
     this.sock.unref();
+    this.budget = Math.max(REPLY_COST * 16, Math.floor(this.sock.getRecvBufferSize() / 2));
+  }
+
+  /** Largest number of requests that may be waiting for replies at once. */
+  get maxInFlight(): number {
+    return Math.floor(this.budget / REPLY_COST);
+  }
+
+  /** Waits until `cost` bytes of receive queue can be promised to replies; FIFO so none starves. */
+  private reserve(cost: number): Promise<void> {
+    const c = Math.min(cost, this.budget);
+    if (this.waiting.length === 0 && this.committed + c <= this.budget) {
+      this.committed += c;
+      return Promise.resolve();
+    }
+    return new Promise((go) => this.waiting.push({ cost: c, go }));
+  }
+
+  private release(cost: number): void {
+    this.committed -= Math.min(cost, this.budget);
+    while (this.waiting.length) {
+      const w = this.waiting[0];
+      if (!w || this.committed + w.cost > this.budget) break;
+      this.waiting.shift();
+      this.committed += w.cost;
+      w.go();
+    }
+  }
+
+  private async metered<T>(cost: number, f: () => Promise<T>): Promise<T> {
+    await this.reserve(cost);
+    try {
+      return await f();
+    } finally {
+      this.release(cost);
+    }
   }
 
   /** Resolves a generic-netlink family name to its id; ENOENT when the kernel has no such family. */
@@ -172,6 +221,10 @@ export class GenlTransport {
 
   /** A doit request with NLM_F_ACK: resolves with the reply messages (none for plain ACKs). */
   request(family: number, version: number, req: GenlRequest): Promise<NetlinkMessage[]> {
+    return this.metered(REPLY_COST, () => this.requestNow(family, version, req));
+  }
+
+  private requestNow(family: number, version: number, req: GenlRequest): Promise<NetlinkMessage[]> {
     const seq = this.nextSeq();
     const data = one(family, abi.NLM_F_REQUEST | abi.NLM_F_ACK, seq, version, req);
     return this.withTimeout<NetlinkMessage[]>([seq], (finish) => {
@@ -199,7 +252,8 @@ export class GenlTransport {
         });
       });
     };
-    const result = this.dumpChain.then(run, run);
+    const metered = (): Promise<NetlinkMessage[]> => this.metered(DUMP_COST, run);
+    const result = this.dumpChain.then(metered, metered);
     this.dumpChain = result.catch(() => undefined);
     return result;
   }
@@ -211,6 +265,13 @@ export class GenlTransport {
    */
   batch(family: number, version: number, reqs: GenlRequest[]): Promise<number[]> {
     if (reqs.length === 0) return Promise.resolve([]);
+    if (reqs.length > this.maxInFlight) {
+      return Promise.reject(new RangeError(`batch of ${reqs.length} exceeds the ${this.maxInFlight} replies the receive queue can hold`));
+    }
+    return this.metered(REPLY_COST * reqs.length, () => this.batchNow(family, version, reqs));
+  }
+
+  private batchNow(family: number, version: number, reqs: GenlRequest[]): Promise<number[]> {
     const errnos = new Array<number>(reqs.length).fill(0);
     const seqs = reqs.map(() => this.nextSeq());
     let size = 0;

@@ -1,18 +1,20 @@
 // The ipvssync loop (spec 8.5/8.6, with the fixes of 11.12): start-up sync, then every 100 ms under
 // the lock: reload on flag/SIGHUP, tail diffs into the desired table and the kernel, retry failed ops, clean old diffs.
 
-import { constants } from 'node:fs';
+import { constants, watch, type FSWatcher } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../surealived/log.js';
 import type { IpvsBackend } from './backend.js';
 import { cleanupDiffs } from './cleanup.js';
 import { DiffTailer, type TailBatch } from './diff-tail.js';
 import { formatOp } from './format.js';
-import { applyDiffLine, EMPTY_CONFIG, parseFullFile, toTable, type HandoffConfig } from './handoff.js';
+import { applyDiffLines, EMPTY_CONFIG, parseFullFile, tableOf, toTable, type HandoffConfig } from './handoff.js';
 import type { SyncLock } from './lock.js';
 import { reconcile } from './reconcile.js';
 import type { Op } from './types.js';
+
+/** Pause between a change seen in diff_sync_dir and the pass that reads it. */
+const WAKE_DELAY_MS = 5;
 
 export interface SyncPaths {
   readonly fullSyncFile: string;
@@ -32,6 +34,12 @@ export interface SyncerOptions {
   /** Milliseconds clock (default Date.now). */
   readonly now?: () => number;
   readonly cleanupIntervalMs?: number;
+  /**
+   * Longest wait between full-sync retries while ops keep failing (default 5 s). The first retry is
+   * on the next pass; the wait then doubles from 200 ms: a permanently refused op (an unknown
+   * scheduler) must not make every 100 ms pass re-read a 100k-destination table and log again.
+   */
+  readonly maxRetryDelayMs?: number;
 }
 
 export type LoadResult = { readonly ok: true; readonly config: HandoffConfig } | { readonly ok: false; readonly errors: readonly string[] };
@@ -77,12 +85,17 @@ export class Syncer {
   private failedReloadStamp: string | undefined;
   private lastCleanup = Number.NEGATIVE_INFINITY;
   private lastBlocked: string | undefined;
+  /** Full syncs in a row that ended dirty, and when the next retry is due. */
+  private failedSyncs = 0;
+  private retryAt = 0;
   private readonly now: () => number;
   private readonly cleanupIntervalMs: number;
+  private readonly maxRetryDelayMs: number;
 
   constructor(private readonly o: SyncerOptions) {
     this.now = o.now ?? Date.now;
     this.cleanupIntervalMs = o.cleanupIntervalMs ?? 60_000;
+    this.maxRetryDelayMs = o.maxRetryDelayMs ?? 5_000;
   }
 
   /** The desired config in memory (full file + diffs applied). */
@@ -130,8 +143,8 @@ export class Syncer {
       return;
     }
     try {
-      // Ops refused in an earlier pass are retried now, by a full reconcile against the kernel's table.
-      let fullSync = this.dirtyFlag;
+      // Ops refused in an earlier pass are retried, by a full reconcile against the kernel's table.
+      let fullSync = this.dirtyFlag && this.now() >= this.retryAt;
       const flagged = (await this.consumeReloadFlag()) || this.reloadRequested;
       this.reloadRequested = false;
       if (flagged) fullSync = (await this.reload()) || fullSync;
@@ -149,15 +162,52 @@ export class Syncer {
     }
   }
 
-  /** Iterate every `intervalMs` until `signal` aborts; the lock is never held while sleeping. */
+  /**
+   * Iterate every `intervalMs` until `signal` aborts; the lock is never held while sleeping. A change
+   * in diff_sync_dir (inotify through fs.watch) ends the sleep early, so a diff line reaches the kernel
+   * in milliseconds instead of up to one interval later; without a working watch this is plain polling.
+   */
   async run(signal: AbortSignal, intervalMs = 100): Promise<void> {
-    while (!signal.aborted) {
-      await this.iterate();
-      try {
-        await sleep(intervalMs, undefined, { signal });
-      } catch {
-        return;
+    let changed = false;
+    let wake: (() => void) | undefined;
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(this.o.paths.diffSyncDir, { persistent: false }, () => {
+        changed = true;
+        wake?.();
+      });
+      watcher.on('error', (e) => {
+        this.o.log.warn(`watching ${this.o.paths.diffSyncDir} failed, polling only: ${e.message}`);
+        watcher?.close();
+      });
+    } catch (e) {
+      this.o.log.debug(`cannot watch ${this.o.paths.diffSyncDir}, polling only: ${(e as Error).message}`);
+    }
+    try {
+      while (!signal.aborted) {
+        changed = false;
+        await this.iterate();
+        if (signal.aborted) return;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            wake = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, intervalMs);
+          signal.addEventListener('abort', done, { once: true });
+          // A short pause first lets a writer finish its burst (surealived writes addreal + chgreal together).
+          wake = (): void => {
+            wake = undefined;
+            clearTimeout(timer);
+            setTimeout(done, WAKE_DELAY_MS);
+          };
+          if (changed) wake();
+        });
       }
+    } finally {
+      watcher?.close();
     }
   }
 
@@ -188,14 +238,11 @@ export class Syncer {
     }
     this.failedReloadStamp = undefined;
     const tailer = new DiffTailer(this.o.paths.diffSyncDir, r.config.diffFile);
-    let config = r.config;
     const batch = await tailer.read();
     this.report(batch);
-    for (const e of batch.entries) {
-      const a = applyDiffLine(config, e.line, e.where);
-      if (a.warning) this.o.log.warn(a.warning);
-      config = a.config;
-    }
+    const replay = applyDiffLines(r.config, batch.entries);
+    for (const w of replay.warnings) this.o.log.warn(w);
+    const config = replay.config;
     await this.tailer?.close();
     this.tailer = tailer;
     this.desired = config;
@@ -235,22 +282,34 @@ export class Syncer {
     this.report(batch);
     if (batch.entries.length === 0) return;
     const before = this.desired;
-    let config = before;
-    for (const e of batch.entries) {
-      this.o.log.debug(`diff ${e.where}: ${e.line.cmd} ${e.line.vname} ${e.line.rname}`);
-      const a = applyDiffLine(config, e.line, e.where);
-      if (a.warning) this.o.log.warn(a.warning);
-      config = a.config;
+    if (this.o.log.enabled('debug')) {
+      for (const e of batch.entries) this.o.log.debug(`diff ${e.where}: ${e.line.cmd} ${e.line.vname} ${e.line.rname}`);
     }
-    this.desired = config;
+    const r = applyDiffLines(before, batch.entries);
+    for (const w of r.warnings) this.o.log.warn(w);
+    this.desired = r.config;
     if (fullSyncFollows) return; // the full sync that follows covers these lines
     // The previous desired table stands in for the kernel: when it was applied cleanly they are equal.
-    await this.applyOps(reconcile(toTable(config), toTable(before), { deleteUnmanaged: false }));
+    // Only the virtuals the lines touched can differ (diff lines never add or remove virtuals).
+    const ids = [...r.touched];
+    await this.applyOps(reconcile(tableOf(r.config, ids), tableOf(before, ids), { deleteUnmanaged: false }), 'info');
   }
 
   /** Read the kernel table, reconcile the whole desired table against it and apply the ops (spec 8.6). */
   private async fullSync(): Promise<void> {
     this.dirtyFlag = false;
+    await this.fullSyncOnce();
+    if (!this.dirtyFlag) {
+      this.failedSyncs = 0;
+      this.retryAt = 0;
+      return;
+    }
+    this.failedSyncs++;
+    const delay = this.failedSyncs <= 1 ? 0 : Math.min(this.maxRetryDelayMs, 100 * 2 ** (this.failedSyncs - 1));
+    this.retryAt = this.now() + delay;
+  }
+
+  private async fullSyncOnce(): Promise<void> {
     let kernel;
     try {
       kernel = await this.o.backend.readTable();
@@ -260,28 +319,40 @@ export class Syncer {
       return;
     }
     const ops = reconcile(toTable(this.desired), kernel, { deleteUnmanaged: this.o.deleteUnmanaged });
-    this.o.log.debug(`full sync: ${ops.length} ops`);
-    await this.applyOps(ops);
+    const t0 = this.now();
+    // A full sync may be 100k ops: each one at debug, a summary at info.
+    const failed = await this.applyOps(ops, 'debug');
+    if (ops.length > 0) {
+      const kinds = new Map<string, number>();
+      for (const op of ops) kinds.set(op.kind, (kinds.get(op.kind) ?? 0) + 1);
+      const what = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
+      this.o.log.info(`full sync: ${ops.length - failed} of ${ops.length} ops applied (${what}) in ${this.now() - t0} ms`);
+    }
   }
 
-  private async applyOps(ops: readonly Op[]): Promise<void> {
-    if (ops.length === 0) return;
+  /** Applies ops; each success is logged at `okLevel`, each failure at error level. Returns the failures. */
+  private async applyOps(ops: readonly Op[], okLevel: 'info' | 'debug'): Promise<number> {
+    if (ops.length === 0) return 0;
     let results;
     try {
       results = await this.o.backend.apply(ops);
     } catch (e) {
       this.o.log.error(`IPVS batch of ${ops.length} ops failed: ${(e as Error).message}`);
       this.dirtyFlag = true;
-      return;
+      return ops.length;
     }
+    let failed = ops.length - results.length;
+    const logOk = this.o.log.enabled(okLevel);
     for (const r of results) {
-      if (r.ok) this.o.log.info(`IPVS ${formatOp(r.op)}`);
-      else {
+      if (r.ok) {
+        if (logOk) this.o.log[okLevel](`IPVS ${formatOp(r.op)}`);
+      } else {
         this.o.log.error(`IPVS ${formatOp(r.op)} failed: ${r.error} (will retry)`);
-        this.dirtyFlag = true;
+        failed++;
       }
     }
-    if (results.length < ops.length) this.dirtyFlag = true;
+    if (failed > 0) this.dirtyFlag = true;
+    return failed;
   }
 
   private async cleanup(): Promise<void> {

@@ -458,7 +458,7 @@ class Builder {
   /** A script that is missing here is only a warning: the config may be checked on another host. */
   private checkScript(r: AttrReader, key: string, file: string): void {
     const why = this.input.canExecute(file);
-    if (why !== undefined) r.warning(key, `${q(file)} is not executable here (${why}); its runs will fail`);
+    if (why !== undefined) r.warning(key, `${q(file)} is not executable here: ${why}; its runs will fail`);
   }
 
   /** The reals of a virtual; without a usable tester only their own attributes are checked. */

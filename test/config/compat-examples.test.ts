@@ -153,6 +153,6 @@ describe('config: the example files shipped with SureAliveD (compat corpus)', ()
     assert.equal(w.severity, 'warning');
     assert.equal(w.line, 5);
     assert.equal(w.attr, 'exec');
-    assert.match(w.message, /testexec\.pl" is not executable here \(no such file or directory/);
+    assert.match(w.message, /testexec\.pl" is not executable here: no such file or directory/);
   });
 });

@@ -118,7 +118,7 @@ describe('config: structure and reporting', () => {
   <virtual name="wp" addr="192.0.2.2" port="80" proto="tcp" sched="wrr" rt="dr">
     <tester proto="http" url="/?weight=1" host="h"
             testport="80" loopdelay="1" timeout="2" retries2ok="1" retries2fail="1"/>
-    <real name="sg" url="/a weight=3"
+    <real name="sg" url="/a?weight=3"
           addr="198.51.100.1" port="80"
           weight="x"/>
   </virtual>
@@ -214,12 +214,12 @@ describe('config: structure and reporting', () => {
 
   it('XML details: character references decoded, attribute values normalised, undefined entities refused', async () => {
     const r = await parse(`<virtual name="v&#x41;&#66;" addr="192.0.2.2" port="80" proto="tcp" sched="wrr" rt="dr">
-  <tester proto="http" testport="80" host="h" url="/a?b=1&amp;c=&quot;2&quot;
-/d" loopdelay="1" timeout="2" retries2ok="1" retries2fail="1"/>
+  <tester proto="exec" testport="80" exec="/bin/true" params="a&amp;b &quot;c&quot;&#9;&lt;
+d" loopdelay="1" timeout="2" retries2ok="1" retries2fail="1"/>
 </virtual>`);
     assert.ok(r.config, errorsOf(r).join('\n'));
     assert.equal(r.config.virtuals[0]!.name, 'vAB');
-    assert.equal(r.config.virtuals[0]!.tester.values['url'], '/a?b=1&c="2" /d');
+    assert.equal(r.config.virtuals[0]!.tester.values['params'], 'a&b "c"\t< d');
   });
 
   it('the same real name in two different virtuals is fine', async () => {

@@ -13,7 +13,7 @@ export const IPVS_CHECKS = {
   'services.ipvsadm': '`ipvsadm -Sn` shows the same services (scheduler, persistence, mask, -o, -b, --pe)',
   'dests.add': 'addDestination() of masq/route/local/tunnel (ipip, gue+port+csum, gre) and a v6 tunnel under a v4 service',
   'dests.list': 'listDestinations() returns every field exactly as added',
-  'dests.local': 'a destination on a local address is switched to forward "local" by the kernel',
+  'dests.local': 'forward "local" is stored as LOCALNODE; a "route" dest on 127.0.0.1 stays "route" (6.1 does not switch it)',
   'dests.ipvsadm': '`ipvsadm -Sn` shows the same destinations (forward, weight, thresholds, tunnel options)',
   'dests.thresholds': '`ipvsadm -Ln --thresholds` shows the same upper/lower thresholds',
   'dests.tuninfo': '`ipvsadm -Ln --tun-info` shows the tunnel type, port and checksum flags',
@@ -34,7 +34,8 @@ export const IPVS_CHECKS = {
   'zero': 'zero() resets the counters of a service',
   'apply.order': 'apply() of 2,000 ops (services then their destinations) in order, all succeed, all visible',
   'apply.errors': 'apply() reports each failing op at its own index with its typed error; later ops still run',
-  'concurrent': '200 concurrent addDestination() calls all resolve and all are in the table',
+  'apply.flood': 'apply() of 5,000 failing ops with an oversized window: every op gets ESRCH, no lost reply (ENOBUFS)',
+  'concurrent': '1,000 concurrent addDestination() calls all resolve and all are in the table',
   'flush': 'flush() empties the table (netlink and ipvsadm agree)',
 } as const;
 

@@ -82,11 +82,11 @@ function expectedSavedDest(s: Service, d: Destination): SavedDest {
   const forward = d.forward === 'masq' ? 'masq' : d.forward === 'tunnel' ? 'tunnel' : d.forward === 'bypass' ? '?' : 'route';
   // Nor does `ipvsadm -S` save thresholds (-x/-y): they are compared through `-Ln --thresholds`.
   const e: SavedDest = { service: saveKey(s), server: hostPort(d.address, d.port), forward, weight: d.weight, upper: 0, lower: 0 };
-  if (d.forward === 'tunnel' && d.tunnelType && d.tunnelType !== 'ipip') {
-    e.tunType = d.tunnelType;
-    if (d.tunnelType === 'gue') e.tunPort = d.tunnelPort ?? 0;
+  if (d.forward === 'tunnel') {
+    e.tunType = d.tunnelType ?? 'ipip';
+    if (e.tunType === 'gue') e.tunPort = d.tunnelPort ?? 0;
     const f = d.tunnelFlags;
-    e.tunCsum = f?.remoteCsum ? '--tun-remcsum' : f?.csum ? '--tun-csum' : '--tun-nocsum';
+    if (e.tunType !== 'ipip') e.tunCsum = f?.remoteCsum ? '--tun-remcsum' : f?.csum ? '--tun-csum' : '--tun-nocsum';
   }
   return e;
 }
@@ -121,6 +121,7 @@ const D: [Service, Destination][] = [
   [S.tcp4, makeDestination({ address: '10.20.0.1', port: 8080, forward: 'masq', weight: 0 }, 4)],
   [S.tcp4, makeDestination({ address: '10.20.0.2', port: 80, forward: 'route', weight: 2147483647, upperThreshold: 100, lowerThreshold: 10 }, 4)],
   [S.tcp4, makeDestination({ address: '10.20.0.3', port: 80, forward: 'bypass', weight: 3 }, 4)],
+  [S.tcp4, makeDestination({ address: '10.20.0.4', port: 80, forward: 'local', weight: 4 }, 4)],
   [S.udp4, makeDestination({ address: '10.20.2.1', port: 53, forward: 'masq', weight: 7, upperThreshold: 50 }, 4)],
   [S.sctp4, makeDestination({ address: '10.20.3.1', port: 3868, forward: 'route', upperThreshold: 2147483647, lowerThreshold: 2147483647 }, 4)],
   [S.fwm4, makeDestination({ address: '10.20.1.1', port: 0, forward: 'tunnel' }, 4)],
@@ -132,6 +133,12 @@ const D: [Service, Destination][] = [
   [S.fwm6, makeDestination({ address: '2001:db8::40', port: 0, forward: 'route' }, 6)],
   [S.sip4, makeDestination({ address: '10.20.5.1', port: 5060, forward: 'masq' }, 4)],
 ];
+function pair(address: string): [Service, Destination] {
+  const p = D.find(([, d]) => d.address === address);
+  if (!p) throw new Error(`no destination ${address} in the table under test`);
+  return p;
+}
+
 /** What the kernel gives back: ipip tunnels read back with tunnel type ipip, port 0, no csum flags. */
 function asRead(d: Destination): Destination {
   if (d.forward !== 'tunnel') return d;
@@ -148,7 +155,9 @@ async function compareWithIpvsadm(c: IpvsClient): Promise<void> {
 }
 
 async function compareDestsWithIpvsadm(c: IpvsClient): Promise<void> {
-  const saved = parseSave(ipvsadm('-Sn'));
+  const text = ipvsadm('-Sn');
+  report.observations['ipvsadm -Sn'] = text;
+  const saved = parseSave(text);
   const mine: SavedDest[] = [];
   for (const s of await c.listServices()) for (const d of await c.listDestinations(s)) mine.push(expectedSavedDest(s, d));
   const order = (a: SavedDest, b: SavedDest): number => `${a.service} ${a.server}`.localeCompare(`${b.service} ${b.server}`);
@@ -230,8 +239,9 @@ await check('dests.list', async () => {
 });
 
 await check('dests.local', async () => {
-  const local = (await c.listDestinations(S.tcp4)).find((d) => d.address === '127.0.0.1');
-  assert.equal(local?.forward, 'local');
+  const dests = await c.listDestinations(S.tcp4);
+  assert.equal(dests.find((d) => d.address === '10.20.0.4')?.forward, 'local');
+  assert.equal(dests.find((d) => d.address === '127.0.0.1')?.forward, 'route');
 });
 
 await check('dests.ipvsadm', () => compareDestsWithIpvsadm(c));
@@ -293,13 +303,13 @@ await check('services.update', async () => {
 });
 
 await check('dests.update', async () => {
-  const [s, d] = D[1] ?? assert.fail('no dest');
+  const [s, d] = pair('10.20.0.2');
   const changed: Destination = { ...d, forward: 'masq', weight: 12, upperThreshold: 1000, lowerThreshold: 0 };
   await c.updateDestination(s, changed);
   const got = (await c.listDestinations(s)).find((x) => x.address === d.address);
   assert.ok(got);
   assert.deepEqual(withoutCounters(got), changed);
-  const [s6, gue] = D[7] ?? assert.fail('no dest');
+  const [s6, gue] = pair('2001:db8::20');
   const asMasq = makeDestination({ address: gue.address, port: gue.port, forward: 'masq', weight: 9 }, 6);
   await c.updateDestination(s6, asMasq);
   const got6 = (await c.listDestinations(s6)).find((x) => x.address === gue.address);
@@ -325,7 +335,7 @@ await check('errors.service.missing', async () => {
 });
 
 await check('errors.dest.exists', async () => {
-  const [s, d] = D[0] ?? assert.fail('no dest');
+  const [s, d] = pair('10.20.0.1');
   await rejectsWith(c.addDestination(s, d), 'EEXIST', 'Destination already exists');
 });
 
@@ -351,11 +361,11 @@ await check('errors.dest.invalid', async () => {
 });
 
 await check('dests.delete', async () => {
-  const [s, d] = D[2] ?? assert.fail('no dest');
+  const [s, d] = pair('10.20.0.3');
   await c.deleteDestination(s, { address: d.address, port: d.port });
   assert.equal((await c.listDestinations(s)).some((x) => x.address === d.address), false);
   assert.equal(ipvsadm('-Sn').includes(`-r ${d.address}:${d.port}`), false);
-  const [s6, d6] = D[8] ?? assert.fail('no dest');
+  const [s6, d6] = pair('2001:db8::21');
   await c.deleteDestination(s6, d6);
   assert.equal((await c.listDestinations(s6)).some((x) => x.address === d6.address), false);
 });
@@ -460,11 +470,23 @@ await check('apply.errors', async () => {
   assert.deepEqual(dests.map((d) => `${d.address}/${d.weight}`).sort(), ['10.71.0.1/5', '10.71.0.2/1']);
 });
 
+await check('apply.flood', async () => {
+  // Every op is answered with an error that echoes it: without flow control these replies would
+  // overflow the socket's receive queue and be dropped.
+  const ops: IpvsOp[] = Array.from({ length: 5000 }, (_, i) => ({
+    kind: 'addDestination',
+    service: missing,
+    destination: makeDestination({ address: `10.90.${i >> 8}.${i & 255}`, port: 80 }, 4),
+  }));
+  const results = await c.apply(ops, { batchSize: 256, window: 16 });
+  assert.equal(results.filter((r) => !r.ok && r.error.code === 'ESRCH').length, 5000);
+});
+
 await check('concurrent', async () => {
   const svc = makeService({ family: 4, protocol: 'tcp', address: '10.80.0.1', port: 80, scheduler: 'lc' });
   await c.addService(svc);
-  await Promise.all(Array.from({ length: 200 }, (_, i) => c.addDestination(svc, makeDestination({ address: `10.81.${i >> 8}.${i & 255}`, port: 80 }, 4))));
-  assert.equal((await c.listDestinations(svc)).length, 200);
+  await Promise.all(Array.from({ length: 1000 }, (_, i) => c.addDestination(svc, makeDestination({ address: `10.81.${i >> 8}.${i & 255}`, port: 80 }, 4))));
+  assert.equal((await c.listDestinations(svc)).length, 1000);
 });
 
 await check('flush', async () => {

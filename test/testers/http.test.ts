@@ -1,0 +1,266 @@
+// Behaviour of the http tester against real HTTP/HTTPS servers on loopback: statuses, retcode
+// lists and ranges, body matching, deadlines against silent and trickling servers, TLS options.
+
+import assert from 'node:assert/strict';
+import { httpTester, parseRetcodes } from '../../testers/http.js';
+import type { AttrValues, CommTag, ProbeResult } from '../../testers/contract.js';
+import {
+  deadline,
+  makeCerts,
+  refusedPort,
+  startHttpServer,
+  startHttpsServer,
+  startTcpServer,
+  target,
+  timeWaitCount,
+  clientStatesTo,
+  type HttpServer,
+  type TestCerts,
+} from '../helpers/servers.js';
+
+const plain = (values: AttrValues) => httpTester.compile({ url: '/', host: 'www.example.com', ...values }, { ssl: false, timeoutMs: 1000 });
+const secure = (values: AttrValues) => httpTester.compile({ url: '/', host: 'localhost', ...values }, { ssl: true, timeoutMs: 1000 });
+
+async function timed(p: Promise<ProbeResult>): Promise<{ r: ProbeResult; ms: number }> {
+  const t0 = performance.now();
+  const r = await p;
+  return { r, ms: performance.now() - t0 };
+}
+
+function attrErrorOn(attr: string) {
+  return (err: Error & { attr?: string }) => err.name === 'AttrError' && err.attr === attr;
+}
+
+describe('http tester', () => {
+  let srv: HttpServer;
+  before(async () => {
+    srv = await startHttpServer({
+      '/': { status: 200, body: 'hello, all systems go\n' },
+      '/down': { status: 503, body: 'maintenance\n' },
+      '/moved': { status: 301, headers: { location: '/' } },
+      '/empty': { status: 204 },
+      '/slow-body': { status: 200, body: 'abcdefghijklmnopqrstuvwxyz', trickleBody: true },
+      '/silent': { silent: true },
+      '/big': { status: 200, body: `${'x'.repeat(70 * 1024)}needle` },
+    });
+  });
+  after(async () => {
+    await httpTester.close?.();
+    await srv.close();
+  });
+  const t = () => target('127.0.0.1', srv.port);
+
+  it('a 200 is up; the request is GET url with Host and User-Agent: SureAliveD', async () => {
+    const r = await httpTester.probe(t(), plain({}), deadline(1000));
+    assert.equal(r.ok, true, r.detail);
+    assert.equal(r.detail, 'status 200');
+    assert.ok(r.connectMs !== undefined && r.connectMs >= 0);
+    assert.equal(srv.lastRequest?.host, 'www.example.com');
+    assert.equal(srv.lastRequest?.['user-agent'], 'SureAliveD');
+  });
+
+  it('naive="1" decides on the status line', async () => {
+    const r = await httpTester.probe(t(), plain({ naive: true }), deadline(1000));
+    assert.equal(r.ok, true, r.detail);
+  });
+
+  it('a wrong status is down, saying what came and what was expected', async () => {
+    const r = await httpTester.probe(t(), plain({ url: '/down' }), deadline(1000));
+    assert.equal(r.ok, false);
+    assert.equal(r.detail, 'status 503, expected 200');
+    assert.equal(r.problem, undefined);
+  });
+
+  it('retcode accepts lists and ranges', async () => {
+    assert.equal((await httpTester.probe(t(), plain({ url: '/moved', retcode: '200,301' }), deadline(1000))).ok, true);
+    assert.equal((await httpTester.probe(t(), plain({ url: '/empty', retcode: '200-299' }), deadline(1000))).ok, true);
+    assert.equal((await httpTester.probe(t(), plain({ url: '/moved', retcode: '200-299' }), deadline(1000))).ok, false);
+    const r = await httpTester.probe(t(), plain({ url: '/down', retcode: '200, 500-502, 504' }), deadline(1000));
+    assert.equal(r.ok, false);
+    assert.equal(r.detail, 'status 503, expected 200, 500-502, 504');
+  });
+
+  it('garbage retcode, url, host and headers are compile errors naming the attribute', () => {
+    assert.deepEqual(parseRetcodes('200'), [[200, 200]]);
+    assert.deepEqual(parseRetcodes('200,301-302'), [[200, 200], [301, 302]]);
+    for (const bad of ['20', 'ok', '200,', '299-200', '2000', '200-']) assert.throws(() => plain({ retcode: bad }), attrErrorOn('retcode'), bad);
+    assert.throws(() => plain({ url: 'index.html' }), attrErrorOn('url'));
+    assert.throws(() => plain({ url: '/a b' }), attrErrorOn('url'));
+    assert.throws(() => httpTester.compile({ url: '/' }, { ssl: false, timeoutMs: 1 }), attrErrorOn('host'));
+    assert.throws(() => plain({ headers: 'no colon here' }), attrErrorOn('headers'));
+    assert.throws(() => plain({ headers: 'Host: other' }), attrErrorOn('headers'));
+    assert.throws(() => plain({ headers: 'Bad Name: x' }), attrErrorOn('headers'));
+  });
+
+  it('sends the custom headers', async () => {
+    const r = await httpTester.probe(t(), plain({ headers: 'X-Probe: 1|Accept: text/plain' }), deadline(1000));
+    assert.equal(r.ok, true, r.detail);
+    assert.equal(srv.lastRequest?.['x-probe'], '1');
+    assert.equal(srv.lastRequest?.accept, 'text/plain');
+  });
+
+  it('body: up iff the text is in the body; searched within the first 64 KiB only', async () => {
+    assert.equal((await httpTester.probe(t(), plain({ body: 'systems go' }), deadline(1000))).ok, true);
+    const miss = await httpTester.probe(t(), plain({ body: 'on fire' }), deadline(1000));
+    assert.equal(miss.ok, false);
+    assert.match(miss.detail, /body does not contain "on fire"/);
+    const beyond = await httpTester.probe(t(), plain({ url: '/big', body: 'needle' }), deadline(1000));
+    assert.equal(beyond.ok, false, 'text after 64 KiB does not count');
+    assert.match(beyond.detail, /read 65536 bytes/);
+  });
+
+  it('a refused connection fails at once as an RST problem', async () => {
+    const { r, ms } = await timed(httpTester.probe(target('127.0.0.1', await refusedPort()), plain({}), deadline(1000)));
+    assert.equal(r.ok, false);
+    assert.equal(r.problem, 'rst');
+    assert.ok(ms < 500);
+  });
+
+  it('a server that accepts and never answers fails at the deadline', async () => {
+    const { r, ms } = await timed(httpTester.probe(t(), plain({ url: '/silent' }), deadline(300)));
+    assert.equal(r.ok, false);
+    assert.equal(r.detail, 'no response within 300 ms');
+    assert.equal(r.problem, undefined);
+    assert.ok(r.connectMs !== undefined);
+    assert.ok(ms >= 290 && ms < 450, `took ${ms} ms`);
+  });
+
+  it('a server trickling its status line past the deadline cannot hold the probe', async () => {
+    const trickle = await startTcpServer('trickle', { data: 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', intervalMs: 20 });
+    try {
+      const { r, ms } = await timed(httpTester.probe(target('127.0.0.1', trickle.port), plain({ naive: true }), deadline(300)));
+      assert.equal(r.ok, false);
+      assert.ok(ms < 450, `took ${ms} ms`);
+    } finally {
+      await trickle.close();
+    }
+  });
+
+  it('a trickling body: non-naive fails at the deadline, naive is up on the status', async () => {
+    const { r, ms } = await timed(httpTester.probe(t(), plain({ url: '/slow-body' }), deadline(300)));
+    assert.equal(r.ok, false);
+    assert.match(r.detail, /response incomplete at deadline \(status 200, \d+ body bytes\)/);
+    assert.ok(ms < 450, `took ${ms} ms`);
+    const naive = await timed(httpTester.probe(t(), plain({ url: '/slow-body', naive: true }), deadline(300)));
+    assert.equal(naive.r.ok, true, naive.r.detail);
+    assert.ok(naive.ms < 200, `took ${naive.ms} ms`);
+  });
+
+  it('a server speaking another protocol is down, with the parser error, and is still reset', async () => {
+    const garbage = await startTcpServer('greet', { data: 'SSH-2.0-OpenSSH_9.6\r\n' });
+    try {
+      const r = await httpTester.probe(target('127.0.0.1', garbage.port), plain({}), deadline(1000));
+      assert.equal(r.ok, false);
+      assert.match(r.detail, /HTTP error/);
+      // undici closes the socket on a parse error; a FIN close would leave FIN_WAIT2/TIME_WAIT here.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(clientStatesTo(garbage.port), []);
+    } finally {
+      await garbage.close();
+    }
+  });
+
+  it('works for an IPv6 real (::1)', async () => {
+    const v6 = await startHttpServer({ '/': { status: 200, body: 'v6' } }, '::1');
+    try {
+      const r = await httpTester.probe(target('::1', v6.port), plain({ body: 'v6' }), deadline(1000));
+      assert.equal(r.ok, true, r.detail);
+    } finally {
+      await v6.close();
+    }
+  });
+
+  it('records the exchanged bytes for debugcomm', async () => {
+    const seen: { tag: CommTag; data: string }[] = [];
+    const r = await httpTester.probe(t(), plain({}), deadline(1000, (tag, data) => seen.push({ tag, data: data.toString('latin1') })));
+    assert.equal(r.ok, true);
+    const written = seen.filter((s) => s.tag === 'write').map((s) => s.data).join('');
+    const read = seen.filter((s) => s.tag === 'read').map((s) => s.data).join('');
+    assert.match(written, /^GET \/ HTTP\/1\.1\r\n/);
+    assert.match(written, /host: www\.example\.com\r\n/i);
+    assert.match(read, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.ok(r.bytesSent !== undefined && r.bytesSent > 0 && r.bytesReceived !== undefined && r.bytesReceived > 0);
+  });
+
+  it('many concurrent probes, mixed outcomes, reuse connections-free clients correctly and leave no TIME_WAIT', async () => {
+    const cases = [
+      { values: {}, ok: true },
+      { values: { url: '/down' }, ok: false },
+      { values: { naive: true }, ok: true },
+      { values: { body: 'nope' }, ok: false },
+      { values: { url: '/moved', retcode: '301' }, ok: true },
+    ];
+    const compiled = cases.map((c) => ({ p: plain(c.values), ok: c.ok }));
+    for (let round = 0; round < 10; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => httpTester.probe(t(), compiled[i % compiled.length]!.p, deadline(2000))),
+      );
+      results.forEach((r, i) => assert.equal(r.ok, compiled[i % compiled.length]!.ok, `round ${round} probe ${i}: ${r.detail}`));
+    }
+    const tw = timeWaitCount(srv.port);
+    assert.ok(tw <= 5, `${tw} TIME_WAIT sockets`);
+  });
+
+  describe('with SSL="1"', () => {
+    let certs: TestCerts;
+    let tlsSrv: Awaited<ReturnType<typeof startHttpsServer>>;
+    before(async () => {
+      certs = makeCerts();
+      tlsSrv = await startHttpsServer({ '/': { status: 200, body: 'secure ok' }, '/silent': { silent: true } }, certs);
+    });
+    after(async () => {
+      await tlsSrv.close();
+      certs.remove();
+    });
+    const ts = () => target('127.0.0.1', tlsSrv.port);
+
+    it('accepts any certificate by default (like the original) and sends SNI from host', async () => {
+      const r = await httpTester.probe(ts(), secure({ body: 'secure ok' }), deadline(1000));
+      assert.equal(r.ok, true, r.detail);
+      assert.equal(tlsSrv.servernames.at(-1), 'localhost');
+    });
+
+    it('sends no SNI when host is an IP literal', async () => {
+      const r = await httpTester.probe(ts(), secure({ host: '127.0.0.1' }), deadline(1000));
+      assert.equal(r.ok, true, r.detail);
+      assert.equal(tlsSrv.servernames.at(-1), false);
+    });
+
+    it('verify="1": an untrusted certificate is down; with cafile it is up; a wrong name is down', async () => {
+      const untrusted = await httpTester.probe(ts(), secure({ verify: true }), deadline(1000));
+      assert.equal(untrusted.ok, false);
+      assert.match(untrusted.detail, /TLS handshake failed/);
+      const trusted = await httpTester.probe(ts(), secure({ cafile: certs.caFile }), deadline(1000));
+      assert.equal(trusted.ok, true, trusted.detail);
+      const byIp = await httpTester.probe(ts(), secure({ cafile: certs.caFile, host: '127.0.0.1' }), deadline(1000));
+      assert.equal(byIp.ok, true, byIp.detail);
+      const wrongName = await httpTester.probe(ts(), secure({ cafile: certs.caFile, host: 'wrong.example' }), deadline(1000));
+      assert.equal(wrongName.ok, false);
+      assert.match(wrongName.detail, /TLS handshake failed: .*wrong\.example/);
+    });
+
+    it('a plain-text server on an SSL probe is down quickly', async () => {
+      const { r, ms } = await timed(httpTester.probe(t(), secure({}), deadline(1000)));
+      assert.equal(r.ok, false);
+      assert.match(r.detail, /TLS handshake failed/);
+      assert.ok(ms < 900, `took ${ms} ms`);
+    });
+
+    it('a silent TLS server fails at the deadline', async () => {
+      const { r, ms } = await timed(httpTester.probe(ts(), secure({ url: '/silent' }), deadline(300)));
+      assert.equal(r.ok, false);
+      assert.equal(r.detail, 'no response within 300 ms');
+      assert.ok(ms < 450, `took ${ms} ms`);
+    });
+
+    it('200 TLS probes reset at every stage survive and leave no TIME_WAIT', async () => {
+      const variants = [secure({}), secure({ naive: true }), secure({ url: '/missing' }), secure({ url: '/silent' })];
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => httpTester.probe(ts(), variants[i % variants.length]!, deadline(i % 4 === 3 ? 200 : 2000))),
+      );
+      results.forEach((r, i) => assert.equal(r.ok, i % 4 < 2, `${i}: ${r.detail}`));
+      const tw = timeWaitCount(tlsSrv.port);
+      assert.ok(tw <= 5, `${tw} TIME_WAIT sockets`);
+    });
+  });
+});

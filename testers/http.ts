@@ -1,0 +1,261 @@
+// The http tester [spec 6.1]: GET <url> with Host: <host> over our own probe connection (optional
+// TLS), parsed by undici; the status must match `retcode`, and optionally the body must contain `body`.
+
+import { Client, type Dispatcher } from 'undici';
+import type { buildConnector } from 'undici';
+import type { Duplex } from 'node:stream';
+import {
+  AttrError,
+  type AttrValues,
+  type GenericSettings,
+  type ProbeContext,
+  type ProbeResult,
+  type ProbeTarget,
+  type Tester,
+} from './contract.js';
+import { compileTls, describeError, probeConnection, TLS_ATTRS, type ConnectionHooks, type ProbeConnection, type TlsParams } from './socket.js';
+
+/** How much of the body is read (and searched for `body`) before deciding. */
+export const BODY_LIMIT = 64 * 1024;
+
+export interface HttpParams {
+  /** Request target, verbatim from `url` (origin-form "/x" or absolute-form "http://h/x"). */
+  readonly path: string;
+  /** Flat name/value list: Host, User-Agent, then the `headers` extras. */
+  readonly headers: readonly string[];
+  /** Accepted statuses as inclusive ranges. */
+  readonly retcodes: readonly (readonly [number, number])[];
+  readonly retcode: string;
+  readonly naive: boolean;
+  readonly body?: Buffer;
+  readonly tls?: TlsParams;
+}
+
+// Header names the request framing owns; letting a config set them would break the probe.
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// undici's own rule for request targets: visible ASCII and Latin-1, no spaces or controls.
+const PATH_CHARS = /^[\u0021-\u00ff]+$/;
+
+/** Parses `retcode`: "200", "200,301", "200-299", or a mix; statuses are 3-digit (100..999). */
+export function parseRetcodes(text: string): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (const raw of text.split(',')) {
+    const item = raw.trim();
+    const m = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(item);
+    if (m === null) throw new AttrError('retcode', `invalid retcode "${text}": "${item}" is not a status (e.g. 200) or range (200-299)`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (lo < 100 || hi < lo) throw new AttrError('retcode', `invalid retcode "${text}": bad status range "${item}"`);
+    ranges.push([lo, hi]);
+  }
+  return ranges;
+}
+
+/** Parses `headers`: "Name: value|Other: value". */
+export function parseHeaders(text: string): string[] {
+  const flat: string[] = [];
+  for (const raw of text.split('|')) {
+    if (raw.trim() === '') continue;
+    const colon = raw.indexOf(':');
+    const name = colon < 0 ? '' : raw.slice(0, colon).trim();
+    const value = colon < 0 ? '' : raw.slice(colon + 1).trim();
+    if (!TOKEN.test(name)) throw new AttrError('headers', `invalid header "${raw.trim()}": expected "Name: value"`);
+    if (/[\r\n\0]/.test(value)) throw new AttrError('headers', `invalid value for header ${name}: control characters`);
+    const lower = name.toLowerCase();
+    if (RESERVED_HEADERS.has(lower)) throw new AttrError('headers', `header ${name} cannot be set (use the host attribute for Host)`);
+    flat.push(lower, value);
+  }
+  return flat;
+}
+
+function retcodeOk(status: number, ranges: HttpParams['retcodes']): boolean {
+  for (const [lo, hi] of ranges) if (status >= lo && status <= hi) return true;
+  return false;
+}
+
+/**
+ * undici Clients bound to no particular real: the connector hands over the socket of the probe
+ * that checked the client out. One Client per probe in flight instead of one per real (10,000
+ * reals would need 10,000 Clients), and none is built per probe.
+ */
+class ClientPool {
+  private readonly idle: PooledClient[] = [];
+  private closed = false;
+  // A burst of concurrency should not pin its peak number of clients forever.
+  private static readonly MAX_IDLE = 1024;
+
+  acquire(): PooledClient {
+    return this.idle.pop() ?? new PooledClient(this);
+  }
+
+  release(client: PooledClient): void {
+    if (this.closed || this.idle.length >= ClientPool.MAX_IDLE) void client.client.destroy().catch(() => undefined);
+    else this.idle.push(client);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = this.idle.splice(0);
+    await Promise.all(all.map((c) => c.client.destroy().catch(() => undefined)));
+  }
+}
+
+class PooledClient {
+  readonly client: Client;
+  /** The connected socket of the probe using this client, until undici picks it up. */
+  next: Duplex | null = null;
+
+  constructor(pool: ClientPool) {
+    const connect: buildConnector.connector = (_opts, cb) => {
+      const socket = this.next;
+      this.next = null;
+      // undici expects the callback asynchronously: called synchronously it never writes the request.
+      queueMicrotask(() => {
+        if (socket === null || socket.destroyed) cb(new Error('probe connection already closed'), null);
+        else cb(null, socket as Parameters<buildConnector.Callback>[1] & object);
+      });
+    };
+    this.client = new Client('http://probe.invalid', {
+      connect,
+      // The probe deadline (ctx.signal) bounds everything; undici's own timers would only cost.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      pipelining: 1,
+    });
+    // After a probe the connection is reset; once undici has seen the close the client is free again.
+    this.client.on('disconnect', () => pool.release(this));
+  }
+}
+
+const pool = new ClientPool();
+
+/** Per-probe response state; also the undici dispatch handler. */
+class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
+  private conn: ProbeConnection | undefined;
+  private status = 0;
+  private received = 0;
+  private chunks: Buffer[] | undefined;
+
+  constructor(private readonly p: HttpParams) {}
+
+  onConnected(conn: ProbeConnection): void {
+    this.conn = conn;
+    // With TLS the stream under it already resets on any teardown.
+    if (conn.socket === conn.raw) conn.resetOnAnyDestroy();
+    const lease = pool.acquire();
+    lease.next = conn.socket;
+    lease.client.dispatch({ method: 'GET', path: this.p.path, headers: this.p.headers as string[] }, this);
+  }
+
+  deadlineDetail(): string {
+    if (this.status === 0) return `no response within ${this.conn?.ctx.timeoutMs ?? 0} ms`;
+    return `response incomplete at deadline (status ${this.status}, ${this.received} body bytes)`;
+  }
+
+  onRequestStart(): void {}
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
+    const conn = this.conn;
+    if (conn === undefined || conn.settled || statusCode < 200) return;
+    this.status = statusCode;
+    // Decided on the status: the rest of this chunk (often the whole response) is parsed first.
+    if (!retcodeOk(statusCode, this.p.retcodes)) conn.finish(false, `status ${statusCode}, expected ${this.p.retcode}`, undefined, true);
+    else if (this.p.body !== undefined) this.chunks = [];
+    else if (this.p.naive) conn.finish(true, `status ${statusCode}`, undefined, true);
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    const conn = this.conn;
+    if (conn === undefined || conn.settled) return;
+    this.received += chunk.length;
+    if (this.chunks !== undefined) {
+      this.chunks.push(chunk);
+      // naive: the status already passed, stop as soon as the text is seen.
+      if (this.p.naive && this.bodyFound()) return conn.finish(true, `status ${this.status}, body matched`, undefined, true);
+    }
+    if (this.received >= BODY_LIMIT) this.decide(conn);
+  }
+
+  onResponseEnd(): void {
+    const conn = this.conn;
+    if (conn !== undefined && !conn.settled) this.decide(conn);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController | null, err: Error): void {
+    const conn = this.conn;
+    if (conn === undefined || conn.settled) return;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'UND_ERR_SOCKET' && this.status === 0) conn.finish(false, 'connection closed before a response');
+    else if (code === 'UND_ERR_SOCKET') conn.finish(false, `connection closed mid-response (status ${this.status}, ${this.received} body bytes)`);
+    else conn.finish(false, this.errorDetail(err));
+  }
+
+  /** undici reports protocol errors by destroying the socket with them. */
+  errorDetail(err: Error): string {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    return err.name === 'HTTPParserError' || code.startsWith('HPE_') || code.startsWith('UND_ERR') ? `HTTP error: ${err.message}` : describeError(err);
+  }
+
+  /** The whole body (or BODY_LIMIT of it) is in: judge it. */
+  private decide(conn: ProbeConnection): void {
+    if (this.p.body === undefined) return conn.finish(true, `status ${this.status}`);
+    if (this.bodyFound()) return conn.finish(true, `status ${this.status}, body matched`);
+    conn.finish(false, `status ${this.status}, body does not contain "${this.p.body.toString()}" (read ${Math.min(this.received, BODY_LIMIT)} bytes)`);
+  }
+
+  private bodyFound(): boolean {
+    const chunks = this.chunks;
+    const needle = this.p.body;
+    if (chunks === undefined || needle === undefined) return false;
+    const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    if (chunks.length > 1) chunks.splice(0, chunks.length, all);
+    return all.subarray(0, BODY_LIMIT).includes(needle);
+  }
+}
+
+export const httpTester: Tester<HttpParams> = {
+  name: 'http',
+  attrs: [
+    { name: 'url', type: 'string', required: true, maxLength: 8191, doc: 'Request target, sent verbatim: "/status" (or absolute "http://host/status").' },
+    { name: 'host', type: 'string', required: true, maxLength: 255, doc: 'Host header; with SSL="1" also the SNI name (unless an IP) and the name verified.' },
+    { name: 'naive', type: 'bool', default: false, doc: 'Decide on the status line and reset at once; default off: read the whole response (up to 64 KiB of body) first.' },
+    { name: 'retcode', type: 'string', maxLength: 255, default: '200', doc: 'Accepted statuses: "200", a list "200,301" or a range "200-299".' },
+    { name: 'body', type: 'string', maxLength: 1023, doc: 'Text that must appear in the first 64 KiB of the body.' },
+    { name: 'headers', type: 'string', maxLength: 4095, doc: 'Extra request headers: "Name: value|Other: value".' },
+    ...TLS_ATTRS,
+  ],
+
+  compile(values: AttrValues, generic: GenericSettings): HttpParams {
+    const url = values.url;
+    if (typeof url !== 'string' || url === '') throw new AttrError('url', 'url is required');
+    if (!PATH_CHARS.test(url) || !(url.startsWith('/') || /^https?:\/\//i.test(url))) {
+      throw new AttrError('url', `invalid url "${url}": must start with "/" (or http://) and contain no spaces or control characters`);
+    }
+    const host = values.host;
+    if (typeof host !== 'string' || host === '') throw new AttrError('host', 'host is required');
+    if (!PATH_CHARS.test(host)) throw new AttrError('host', `invalid host "${host}": spaces or control characters`);
+    const retcode = typeof values.retcode === 'string' && values.retcode.trim() !== '' ? values.retcode.trim() : '200';
+    const headers = ['host', host, 'user-agent', 'SureAliveD'];
+    if (typeof values.headers === 'string') headers.push(...parseHeaders(values.headers));
+    const body = typeof values.body === 'string' && values.body !== '' ? Buffer.from(values.body) : undefined;
+    const tls = compileTls(values, generic, host);
+    return {
+      path: url,
+      headers,
+      retcodes: parseRetcodes(retcode),
+      retcode,
+      naive: values.naive === true,
+      ...(body !== undefined ? { body } : {}),
+      ...(tls !== undefined ? { tls } : {}),
+    };
+  },
+
+  probe(target: ProbeTarget, params: HttpParams, ctx: ProbeContext): Promise<ProbeResult> {
+    return probeConnection(target, params.tls, ctx, new HttpExchange(params));
+  },
+
+  close(): Promise<void> {
+    return pool.close();
+  },
+};

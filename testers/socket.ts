@@ -1,0 +1,325 @@
+// Shared plumbing of the TCP testers (tcp, http): connect under the probe deadline, optional TLS,
+// failure classification for statistics, and closing every probe connection with a reset.
+
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { Duplex } from 'node:stream';
+import {
+  AttrError,
+  type AttrSpec,
+  type AttrValues,
+  type CommTag,
+  type GenericSettings,
+  type ProbeContext,
+  type ProbeProblem,
+  type ProbeResult,
+  type ProbeTarget,
+} from './contract.js';
+
+/** A connection error later than this after the probe start is an "ARP problem", earlier an "RST problem". */
+export const ARP_THRESHOLD_MS = 1000;
+
+/** TLS attributes shared by every tester that honours SSL="1". */
+export const TLS_ATTRS: readonly AttrSpec[] = [
+  {
+    name: 'verify',
+    type: 'bool',
+    default: false,
+    doc: 'With SSL="1": verify the server certificate (chain, and name for http). Default off: like SureAliveD, any certificate is accepted.',
+  },
+  {
+    name: 'cafile',
+    type: 'string',
+    maxLength: 4095,
+    doc: 'With SSL="1": PEM file of the CA certificates to verify against (instead of the system roots); implies verify="1".',
+  },
+];
+
+/** TLS settings of one probe kind, compiled once (the secure context is the costly part). */
+export interface TlsParams {
+  readonly context: tls.SecureContext;
+  readonly verify: boolean;
+  /** SNI server name; absent when the name is an IP literal or there is no name. */
+  readonly servername?: string;
+  /** What the certificate must be issued for when verifying; absent = the chain only. */
+  readonly identity?: string;
+}
+
+/** Strips a port and IPv6 brackets from a Host header value: "[::1]:8443" -> "::1". */
+export function hostName(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end > 0 ? host.slice(1, end) : host;
+  }
+  const colon = host.indexOf(':');
+  return colon >= 0 && host.indexOf(':', colon + 1) < 0 ? host.slice(0, colon) : host;
+}
+
+/**
+ * TLS parameters from SSL="1", `verify` and `cafile`; undefined without SSL. `name` (the http host)
+ * gives SNI (not for IP literals) and the identity checked when verifying.
+ */
+export function compileTls(values: AttrValues, generic: GenericSettings, name?: string): TlsParams | undefined {
+  if (!generic.ssl) return undefined;
+  const cafile = typeof values.cafile === 'string' && values.cafile !== '' ? values.cafile : undefined;
+  const verify = values.verify === true || cafile !== undefined;
+  let ca: Buffer | undefined;
+  if (cafile !== undefined) {
+    try {
+      ca = readFileSync(cafile);
+    } catch (err) {
+      throw new AttrError('cafile', `cannot read CA file ${cafile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  let context: tls.SecureContext;
+  try {
+    context = tls.createSecureContext(ca === undefined ? {} : { ca });
+  } catch (err) {
+    throw new AttrError('cafile', `unusable CA file ${cafile ?? ''}: ${(err as Error).message}`);
+  }
+  const bare = name === undefined || name === '' ? undefined : hostName(name);
+  return {
+    context,
+    verify,
+    ...(bare !== undefined && net.isIP(bare) === 0 ? { servername: bare } : {}),
+    ...(bare !== undefined ? { identity: bare } : {}),
+  };
+}
+
+/** A few words for a socket or TLS error. */
+export function describeError(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+      return 'connection reset by peer';
+    case 'EHOSTUNREACH':
+      return 'host unreachable';
+    case 'ENETUNREACH':
+      return 'network unreachable';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'EPIPE':
+      return 'connection closed by peer';
+    default:
+      return code !== undefined && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+}
+
+/** Statistics marker for an error before the connection (and TLS handshake) completed. */
+export function earlyProblem(elapsedMs: number): ProbeProblem {
+  return elapsedMs < ARP_THRESHOLD_MS ? 'rst' : 'arp';
+}
+
+/**
+ * Byte pipe between a TLS socket and the raw TCP socket under it. Node cannot reset a TLSSocket
+ * (resetAndDestroy throws on its handle) and destroying a TLSSocket that natively wraps a socket
+ * that was just reset can crash the process (use after free in TLSWrap, seen on Node 20). Running
+ * TLS over this JS stream keeps the two handles apart: any teardown ends in raw.resetAndDestroy().
+ */
+class ResetOnDestroyStream extends Duplex {
+  constructor(private readonly raw: net.Socket) {
+    super({ allowHalfOpen: false });
+    raw.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) raw.pause();
+    });
+    raw.on('end', () => this.push(null));
+    raw.on('close', () => this.destroy());
+  }
+
+  override _read(): void {
+    this.raw.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.raw.write(chunk, cb);
+  }
+
+  // A TLS close would half-close the TCP connection (FIN); probes never do that, they reset.
+  override _final(cb: (err?: Error | null) => void): void {
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    resetSocket(this.raw);
+    cb(err);
+  }
+}
+
+/** Abortive close (RST, the original's SO_LINGER {1,0}): no TIME_WAIT on either side. */
+export function resetSocket(raw: net.Socket): void {
+  if (raw.destroyed) return;
+  // resetAndDestroy() on a socket still connecting would wait for the connection; a plain
+  // destroy of a half-open socket sends nothing and leaves no TIME_WAIT either.
+  if (raw.connecting) raw.destroy();
+  else raw.resetAndDestroy();
+}
+
+/** Records the bytes a socket writes and reads (debugcomm); costs nothing when off. */
+function tapComm(socket: net.Socket, comm: (tag: CommTag, data: Buffer) => void): void {
+  const write = socket.write;
+  socket.write = function (this: net.Socket, chunk: unknown, ...rest: unknown[]): boolean {
+    if (typeof chunk === 'string') {
+      const enc = typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8';
+      comm('write', Buffer.from(chunk, enc));
+    } else if (chunk instanceof Uint8Array) {
+      comm('write', Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    }
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof socket.write;
+  const push = socket.push;
+  socket.push = function (this: net.Socket, chunk: unknown, enc?: BufferEncoding): boolean {
+    if (chunk === null) comm('eof', Buffer.alloc(0));
+    else if (chunk instanceof Uint8Array) comm('read', Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    return push.call(this, chunk, enc);
+  };
+}
+
+/** What a tester plugs into a ProbeConnection. */
+export interface ConnectionHooks {
+  /** The connection (and TLS handshake) completed: run the protocol, then call finish(). */
+  onConnected(conn: ProbeConnection): void;
+  /** The deadline passed after the connection completed: a few words on what was missing. */
+  deadlineDetail(conn: ProbeConnection): string;
+  /** A few words for a socket error after the connection completed (default: describeError). */
+  errorDetail?(err: Error): string;
+}
+
+/**
+ * One probe's TCP connection from start to verdict: it connects (+TLS), classifies early failures,
+ * enforces ctx.signal, and on every outcome resets the socket and resolves exactly once.
+ */
+export class ProbeConnection {
+  readonly started = performance.now();
+  readonly raw: net.Socket;
+  /** The socket carrying the protocol bytes: the TLS socket with SSL, else `raw`. */
+  socket: net.Socket;
+  connectMs: number | undefined = undefined;
+  settled = false;
+  private readonly onAbort = (): void => this.deadline();
+
+  constructor(
+    target: ProbeTarget,
+    tlsParams: TlsParams | undefined,
+    readonly ctx: ProbeContext,
+    private readonly resolve: (result: ProbeResult) => void,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.raw = net.connect({ host: target.addr, port: target.port, family: target.family });
+    this.socket = this.raw;
+    this.raw.on('error', (err: Error) => this.socketError(err));
+    if (tlsParams === undefined) this.raw.once('connect', () => this.connected());
+    else this.raw.once('connect', () => this.startTls(tlsParams));
+    if (ctx.signal.aborted) queueMicrotask(this.onAbort);
+    else ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /**
+   * Ends the probe: reset the connection, report. Later calls are ignored. `closeSoon` defers the
+   * reset to the end of the current callback, so a parser deciding mid-chunk finishes that chunk
+   * first (for undici a response already complete is then closed as idle, which is far cheaper
+   * than failing an in-flight request).
+   */
+  finish(ok: boolean, detail: string, problem?: ProbeProblem, closeSoon = false): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    const bytesSent = this.raw.bytesWritten;
+    const bytesReceived = this.raw.bytesRead;
+    if (closeSoon) queueMicrotask(() => this.close());
+    else this.close();
+    this.resolve(
+      problem !== undefined
+        ? { ok, detail, problem, bytesSent, bytesReceived }
+        : this.connectMs !== undefined
+          ? { ok, detail, connectMs: this.connectMs, bytesSent, bytesReceived }
+          : { ok, detail, bytesSent, bytesReceived },
+    );
+  }
+
+  private close(): void {
+    resetSocket(this.raw);
+    if (this.socket !== this.raw) this.socket.destroy();
+  }
+
+  /**
+   * Makes any destroy() of the plain socket a reset, so a library that closes the connection
+   * itself (undici on a protocol error) cannot leave a FIN close and a TIME_WAIT behind. An error
+   * passed to destroy() is reported as the probe's verdict first.
+   */
+  resetOnAnyDestroy(): void {
+    const raw = this.raw;
+    const destroy = raw.destroy;
+    let resetting = false;
+    raw.destroy = (err?: Error): net.Socket => {
+      if (err != null && !this.settled) this.socketError(err);
+      if (!resetting && !raw.destroyed && !raw.connecting) {
+        resetting = true;
+        return raw.resetAndDestroy();
+      }
+      return destroy.call(raw, err);
+    };
+  }
+
+  private connected(): void {
+    if (this.settled) return;
+    this.connectMs = performance.now() - this.started;
+    if (this.ctx.comm !== undefined) tapComm(this.socket, this.ctx.comm);
+    this.hooks.onConnected(this);
+  }
+
+  private startTls(p: TlsParams): void {
+    if (this.settled) return;
+    const secure = tls.connect({
+      socket: new ResetOnDestroyStream(this.raw),
+      secureContext: p.context,
+      rejectUnauthorized: p.verify,
+      ...(p.servername !== undefined ? { servername: p.servername } : {}),
+      checkServerIdentity: (_host, cert) =>
+        p.identity !== undefined ? tls.checkServerIdentity(p.identity, cert) : undefined,
+    });
+    this.socket = secure;
+    secure.on('error', (err: Error) => this.socketError(err));
+    secure.once('close', () => {
+      if (this.connectMs === undefined) this.socketError(new Error('connection closed during TLS handshake'));
+    });
+    secure.once('secureConnect', () => this.connected());
+  }
+
+  socketError(err: Error): void {
+    if (this.settled) return;
+    if (this.connectMs === undefined) {
+      const what = this.socket !== this.raw ? `TLS handshake failed: ${describeError(err)}` : describeError(err);
+      this.finish(false, what, earlyProblem(performance.now() - this.started));
+    } else {
+      this.finish(false, this.hooks.errorDetail?.(err) ?? describeError(err));
+    }
+  }
+
+  private deadline(): void {
+    if (this.settled) return;
+    const ms = this.ctx.timeoutMs;
+    if (this.connectMs !== undefined) this.finish(false, this.hooks.deadlineDetail(this));
+    else if (this.raw.connecting || this.socket === this.raw) this.finish(false, `no connection within ${ms} ms`, 'conn');
+    else this.finish(false, `TLS handshake not complete within ${ms} ms`, 'conn');
+  }
+}
+
+/** Runs one connection-based probe; hooks decide what happens once connected. */
+export function probeConnection(
+  target: ProbeTarget,
+  tlsParams: TlsParams | undefined,
+  ctx: ProbeContext,
+  hooks: ConnectionHooks,
+): Promise<ProbeResult> {
+  return new Promise<ProbeResult>((resolve) => {
+    try {
+      new ProbeConnection(target, tlsParams, ctx, resolve, hooks);
+    } catch (err) {
+      // net.connect throws synchronously only on unusable arguments (e.g. a bad port).
+      resolve({ ok: false, detail: `cannot connect: ${(err as Error).message}` });
+    }
+  });
+}
