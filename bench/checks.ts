@@ -1,7 +1,7 @@
 // `npm run bench:checks`: surealived against one loopback server process with N = 1,000 / 5,000 / 10,000
 // reals (loopdelay 1, timeout 2), for tcp and http. Prints checks/s, CPU µs per check, peak RSS and the
 // failure-detection latency when 10 % of the reals start refusing, beside the original C surealived.
-// Options: --sizes 1000,5000 --testers tcp --seconds 10
+// Options: --sizes 1000,5000 --testers tcp --seconds 10; BENCH_CPU_PROF=<dir> writes a CPU profile of surealived.
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
@@ -136,7 +136,8 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
   );
   const server = fork(serverScript, [String(SERVER_PORT), String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await waitMessage<{ ready?: number }>(server, (m) => m.ready !== undefined);
-  const sd = spawn(process.execPath, [cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const profDir = process.env['BENCH_CPU_PROF'];
+  const sd = spawn(process.execPath, [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')], { stdio: ['ignore', 'ignore', 'inherit'] });
   const pid = sd.pid!;
   try {
     // Warm-up: start-up spreading (1 s) plus a few rounds.
@@ -195,7 +196,7 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
       failing: failing.size,
     };
   } finally {
-    sd.kill('SIGKILL');
+    sd.kill(profDir ? 'SIGINT' : 'SIGKILL');
     server.kill('SIGKILL');
     await sleep(300);
     rmSync(work, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import { carryOverState } from './engine/carry-over.js';
 import { HandoffWriter } from './handoff/writer.js';
 import { loadOfflineDump, saveOfflineDump, saveOfflineDumpSync } from './state/offline-dump.js';
 import { hasOverrideEntry, loadOverrideDump, saveOverrideDump } from './state/override-dump.js';
-import { writeFileAtomicSync } from './state/atomic-write.js';
+import { writeFileAtomic } from './state/atomic-write.js';
 import { formatOverrideDump } from './state/override-dump.js';
 import { loadNotifyDump, readBootClock, saveNotifyDump, saveNotifyDumpSync } from './state/notify-dump.js';
 import { loadStatsDump, saveStatsDump, saveStatsDumpSync } from './state/stats-dump.js';
@@ -78,6 +78,9 @@ export class Daemon implements ControlTarget {
   private readonly roundStart = new Map<VirtualState, number>();
   private readonly comms = new Map<RealState, CommDump>();
   private offlineDirty = false;
+  /** override.dump write in flight (settled = free), and the one queued behind it. */
+  private overrideWrite: Promise<void> | null = null;
+  private overrideNext: Promise<void> | null = null;
   private lastStatsSave = Date.now();
   private stopped = false;
 
@@ -199,10 +202,33 @@ export class Daemon implements ControlTarget {
 
   // ---- ControlTarget -------------------------------------------------------------------------
 
-  commitRset(real: RealState): void {
-    // Throws if the file cannot be written: the control port then reports the error to the operator.
-    writeFileAtomicSync(this.opts.main.overrideDump, formatOverrideDump(this.states));
+  commitRset(real: RealState): Promise<void> {
     this.handoff?.queueReal(real);
+    return this.persistOverrides();
+  }
+
+  /**
+   * Group commit of override.dump: one atomic write (temp + fsync + rename) in flight at a time, and
+   * every rset arriving meanwhile shares the next one, so a burst of commands costs a few writes.
+   * Rejects if the file cannot be written: the control port then reports it and undoes the change.
+   */
+  private persistOverrides(): Promise<void> {
+    if (this.overrideNext) return this.overrideNext;
+    const write = (): Promise<void> => {
+      const p = writeFileAtomic(this.opts.main.overrideDump, formatOverrideDump(this.states));
+      this.overrideWrite = p.then(
+        () => undefined,
+        () => undefined,
+      );
+      return p;
+    };
+    if (!this.overrideWrite) return write();
+    const next = this.overrideWrite.then(() => {
+      this.overrideNext = null;
+      return write();
+    });
+    this.overrideNext = next;
+    return next;
   }
 
   info(): ControlInfo {

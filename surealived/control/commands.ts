@@ -59,7 +59,7 @@ export function executeCommand(cmd: Command, ctx: CommandContext): string | Prom
   }
 }
 
-function rset(cmd: Extract<Command, { kind: 'rset' }>, t: ControlTarget): string {
+function rset(cmd: Extract<Command, { kind: 'rset' }>, t: ControlTarget): string | Promise<string> {
   // Error precedence as the original: virtual, real, then the rstate/rweight arguments.
   const v = selectVirtual(t.virtuals, cmd.virtual);
   if (!v.ok) return errorReply(v.error);
@@ -71,14 +71,23 @@ function rset(cmd: Extract<Command, { kind: 'rset' }>, t: ControlTarget): string
   const previous = { rstate: real.rstate, override: real.override };
   real.rstate = outcome.rstate;
   real.override = outcome.override;
-  try {
-    t.commitRset(real, { deleteEntry: outcome.deleteEntry, previous });
-  } catch (e) {
-    // Not persisted: undo, so memory, override.dump and IPVS keep agreeing; the operator sees why.
-    real.rstate = previous.rstate;
-    real.override = previous.override;
+  // Not persisted: undo (unless a later command changed the real again), so memory, override.dump
+  // and IPVS keep agreeing; the operator sees why.
+  const failed = (e: unknown): string => {
+    if (real.rstate === outcome.rstate && real.override === outcome.override) {
+      real.rstate = previous.rstate;
+      real.override = previous.override;
+    }
     const why = (e instanceof Error ? e.message : String(e)).replace(/[\r\n]+/g, ' ');
     return errorReply(`cmd_rset: not applied, saving failed: ${why}`);
+  };
+  const reply = cmd.json ? rsetJson(outcome) : rsetReply(outcome);
+  let committed: void | Promise<void>;
+  try {
+    committed = t.commitRset(real, { deleteEntry: outcome.deleteEntry, previous });
+  } catch (e) {
+    return failed(e);
   }
-  return cmd.json ? rsetJson(outcome) : rsetReply(outcome);
+  // The reply waits until override.dump is on disk: several rsets share one write (group commit).
+  return committed ? committed.then(() => reply, failed) : reply;
 }

@@ -32,9 +32,10 @@ export interface ControlTarget {
   readonly counters: TestCounters;
   /**
    * `rset` has just set `real.rstate` and `real.override`: persist override.dump (add/replace the
-   * entry, or delete it when `commit.deleteEntry`) and write the diff lines at once. Synchronous so
-   * the reply is only sent once the change is on its way; a throw becomes an error line to the client.
+   * entry, or delete it when `commit.deleteEntry`) and write the diff lines at once. The reply is sent
+   * when this returns, or when the returned promise resolves (so writes can be shared by several
+   * commands); a throw or a rejection becomes an error line to the client and the change is undone.
    */
-  commitRset(real: RealState, commit: RsetCommit): void;
+  commitRset(real: RealState, commit: RsetCommit): void | Promise<void>;
   info(): ControlInfo;
 }

@@ -52,6 +52,7 @@ describe('ipvssync against a real IPVS kernel, fed by hand-offs and by surealive
     assert.ok(report, failure);
     const obs = Object.entries(report.observations).filter(([k]) => !k.includes('log'));
     console.log(`      (kernel ${report.kernel}; userspace after ${run.bootMs} ms; ${obs.map(([k, v]) => `${k}: ${v}`).join('; ')})`);
+    console.log(`      (guest ms per check: ${report.checks.map((c) => `${c.id} ${c.ms}`).join(', ')})`);
   });
 
   for (const [id, title] of Object.entries(IPVSSYNC_CHECKS) as [IpvssyncCheckId, string][]) {

@@ -6,9 +6,11 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { IpvsClient } from '../../../ipvs-netlink/index.js';
 import type { IpvssyncCheckId } from './ipvssync-checks.js';
+import { parseList } from './ipvsadm-parse.js';
 import {
   expectedRows,
   handoffPaths,
+  ipvsadm,
   ipvsadmRows,
   kernelRows,
   rowDiff,
@@ -149,6 +151,11 @@ export async function runSurealivedScenario(ctx: ScenarioContext): Promise<void>
     const adm = ipvsadmRows();
     const admWant = expectedRows(want, false);
     assert.ok(sameRows(adm, admWant), `${what}: ipvsadm -Sn differs\n${rowDiff(admWant, adm)}`);
+    // And the operator's view: `ipvsadm -Ln` rows "<PROT> <vip:port> -> <rip:port>" with forward and weight.
+    const FWD = { dr: 'Route', masq: 'Masq', tun: 'Tunnel' } as const;
+    const listWant = want.flatMap((v) => v.reals.map((r) => `${v.proto.toUpperCase()} ${v.addr}:${v.port} -> ${r.addr}:${r.port} ${FWD[v.rt]} ${r.weight}`));
+    const listHave = [...parseList(ipvsadm('-Ln'))].map(([k, cols]) => `${k} ${cols[0]} ${cols[1]}`);
+    assert.deepEqual(listHave.sort(), listWant.sort(), `${what}: ipvsadm -Ln differs`);
   };
 
   const servers = new Map<string, RealServer>();
