@@ -1,7 +1,9 @@
 // `npm run bench:checks`: surealived against one loopback server process with N = 1,000 / 5,000 / 10,000
 // reals (loopdelay 1, timeout 2), for tcp and http. Prints checks/s, CPU µs per check, peak RSS and the
 // failure-detection latency when 10 % of the reals start refusing, beside the original C surealived.
-// Options: --sizes 1000,5000 --testers tcp --seconds 10; BENCH_CPU_PROF=<dir> writes a CPU profile of surealived.
+// Options: --sizes 1000,5000 --testers tcp --seconds 10; BENCH_CPU_PROF=<dir> writes a CPU profile of surealived;
+// BENCH_NODE_FLAGS="--max-semi-space-size=8 ..." adds V8/Node flags to the surealived process.
+// Heap figures (heap used min/max in the measured window, GC ms per second) come from heap-probe.ts.
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
@@ -15,6 +17,7 @@ import { realAddr } from './addresses.js';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '../surealived/cli.js');
 const serverScript = join(here, 'server.js');
+const heapProbe = join(here, 'heap-probe.js');
 const CLK_TCK = 100;
 const SERVER_PORT = 18900;
 const LOOPDELAY = 1;
@@ -37,6 +40,40 @@ interface RunResult {
   detectMax: number;
   detected: number;
   failing: number;
+  /** heapUsed min..max (MB) and GC time (ms per s) over the measured window. */
+  heapMinMb: number;
+  heapMaxMb: number;
+  gcMsPerSec: number;
+  /** RSS (MB) when the first round of probes was done (config loaded, nothing under load yet). */
+  rssAtStartMb: number;
+}
+
+interface HeapSample {
+  t: number;
+  rss: number;
+  heapUsed: number;
+  gcMs: number;
+}
+
+function heapSamples(file: string): HeapSample[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const f = l.split(' ').map(Number);
+      return { t: f[0]!, rss: f[1]!, heapUsed: f[2]!, gcMs: f[5]! };
+    });
+}
+
+function currentRssMb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 function freePort(): Promise<number> {
@@ -137,7 +174,13 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
   const server = fork(serverScript, [String(SERVER_PORT), String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await waitMessage<{ ready?: number }>(server, (m) => m.ready !== undefined);
   const profDir = process.env['BENCH_CPU_PROF'];
-  const sd = spawn(process.execPath, [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const extra = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const heapFile = join(work, 'heap.txt');
+  const sd = spawn(
+    process.execPath,
+    [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...extra, '--import', heapProbe, cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')],
+    { stdio: ['ignore', extra.length > 0 ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, BENCH_HEAP_FILE: heapFile } },
+  );
   const pid = sd.pid!;
   try {
     // Warm-up: start-up spreading (1 s) plus a few rounds.
@@ -147,6 +190,7 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
       ready = await checksDone(ctlPort).then((c) => c >= n, () => false);
     }
     if (!ready) throw new Error('surealived did not come up');
+    const rssAtStartMb = currentRssMb(pid);
     await sleep(2000);
     const c0 = await checksDone(ctlPort);
     const cpu0 = cpuSeconds(pid);
@@ -156,6 +200,9 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
     const cpu1 = cpuSeconds(pid);
     const elapsed = (performance.now() - t0) / 1000;
     const checks = c1 - c0;
+    const window = heapSamples(heapFile).slice(-Math.round((elapsed * 1000) / 200));
+    const used = window.map((h) => h.heapUsed / 2 ** 20);
+    const gcMsPerSec = window.length > 1 ? (window[window.length - 1]!.gcMs - window[0]!.gcMs) / ((window[window.length - 1]!.t - window[0]!.t) / 1000) : NaN;
 
     // Failure detection: 10 % of the reals start refusing; watch the diff files for their removal.
     const failing = new Set<string>();
@@ -194,6 +241,10 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
       detectMax: lat.length ? lat[lat.length - 1]! : NaN,
       detected: seen.size,
       failing: failing.size,
+      heapMinMb: used.length ? Math.min(...used) : NaN,
+      heapMaxMb: used.length ? Math.max(...used) : NaN,
+      gcMsPerSec,
+      rssAtStartMb,
     };
   } finally {
     sd.kill(profDir ? 'SIGINT' : 'SIGKILL');
@@ -214,7 +265,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `reference (original C surealived, 10,000 reals): ~${REFERENCE.checksPerSec} checks/s, ${REFERENCE.usPerCheck.tcp} µs/check tcp, ${REFERENCE.usPerCheck.http} µs/check http, ${REFERENCE.rssMb} MB RSS\n\n`,
   );
-  const header = 'tester  reals   checks/s  (orig)   µs/check (orig)  peak RSS MB (orig)  detect p50/p99/max ms   detected';
+  const header = 'tester  reals   checks/s  (orig)   µs/check (orig)  peak RSS MB (orig)  detect p50/p99/max ms   detected   RSS@start  heap used MB  GC ms/s';
   process.stdout.write(`${header}\n${'-'.repeat(header.length)}\n`);
   for (const tester of testers) {
     for (const n of sizes) {
@@ -224,7 +275,8 @@ async function main(): Promise<void> {
         `   ${r.usPerCheck.toFixed(1).padStart(8)} ${n === 10000 ? String(REFERENCE.usPerCheck[tester] ?? '-').padStart(6) : '     -'}` +
         `   ${r.peakRssMb.toFixed(0).padStart(11)} ${n === 10000 ? String(REFERENCE.rssMb).padStart(6) : '     -'}` +
         `   ${r.detectP50.toFixed(0).padStart(6)}/${r.detectP99.toFixed(0)}/${r.detectMax.toFixed(0)}`.padEnd(27) +
-        `${r.detected}/${r.failing}`;
+        `${r.detected}/${r.failing}`.padEnd(11) +
+        `${r.rssAtStartMb.toFixed(0).padStart(9)}  ${`${r.heapMinMb.toFixed(0)}-${r.heapMaxMb.toFixed(0)}`.padStart(12)}  ${r.gcMsPerSec.toFixed(0).padStart(7)}`;
       process.stdout.write(`${line}\n`);
     }
   }

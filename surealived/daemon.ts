@@ -1,6 +1,7 @@
 // The surealived daemon: loads the XML, restores state from the dumps, runs the engine, and keeps the
 // hand-off, dumps, statistics, notifiers and control port in line with the verdicts. SIGHUP -> reload().
 
+import { mkdir } from 'node:fs/promises';
 import type { MainConfig } from './config/main-config.js';
 import type { ServiceConfig } from './config/model.js';
 import { formatIssue, loadServiceConfig } from './config/xml.js';
@@ -133,6 +134,7 @@ export class Daemon implements ControlTarget {
     if (d.useOfflineDump) await loadOfflineDump(m.offlineDump, states, opts.log);
     if (m.gatherStats) await loadStatsDump(m.statsDump, states, (v) => v.stats, opts.log);
     await loadNotifyDump(m.notifyDump, states, await readBootClock(), opts.log);
+    if (m.debugComm) await mkdir(m.debugCommPath, { recursive: true }).catch((e: Error) => opts.log.warn(`cannot create debug_comm_path ${m.debugCommPath}: ${e.message}`));
     await ensureStatsDir({ statsDir: m.statsDir, logStats: m.logStats, logStatsCombined: m.logStatsCombined }, opts.log);
     d.states = states;
     await d.handoff?.writeFull(states, true);

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createServer, createConnection, type Server } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../surealived/daemon.js';
@@ -182,4 +183,43 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
     assert.equal(d.virtuals[0]!.reals.length, 3, 'running configuration kept');
     assert.match(log.lines.join(''), /reload refused, keeping the running configuration/);
   });
+
+  it('runs the notifiers, writes the stats log and the debugcomm dump, and saves stats.dump at stop', async () => {
+    const script = join(dir, 'notify.sh');
+    writeFileSync(script, `#!/bin/sh\necho "$@" >> ${dir}/notify.log\n`);
+    chmodSync(script, 0o755);
+    writeFileSync(
+      join(dir, 'services.xml'),
+      `<surealived><virtual name="web" addr="192.0.2.10" port="80" proto="tcp" sched="wrr" rt="dr">
+  <tester proto="tcp" testport="${PORT}" loopdelay="0.2" timeout="0.5" retries2ok="1" retries2fail="1" debugcomm="1"
+          notify_up="${script}" notify_down="${script}" notify_min_reals="2" real_notify_up="${script}" real_notify_down="${script}"/>
+  <real name="a" addr="127.0.0.61" port="80" weight="10"/>
+  <real name="b" addr="127.0.0.62" port="80" weight="20"/>
+</virtual>
+<virtual name="www" addr="192.0.2.12" port="80" proto="tcp" sched="wrr" rt="dr">
+  <tester proto="http" testport="${PORT}" loopdelay="0.2" timeout="0.5" retries2ok="1" retries2fail="1" debugcomm="1" url="/health" host="www.test"/>
+  <real name="h" addr="127.0.0.65" port="80" weight="1"/>
+</virtual></surealived>`,
+    );
+    const web = createHttpServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => web.listen(PORT, '127.0.0.65', () => r()));
+    after(() => web.close());
+    main = mainConfigWith({ ...Object.fromEntries(main.raw), log_stats_combined: 'true', debug_comm: '1', debug_comm_path: join(dir, 'comm') });
+    const d = await start();
+    const notes = (): string => (existsSync(join(dir, 'notify.log')) ? readFileSync(join(dir, 'notify.log'), 'utf8') : '');
+    await until('virtual UP notification', () => notes().includes('notify=UP vname=web vaddr=192.0.2.10 vport=80 vproto=tcp vfwmark=0'));
+    await listeners[1]!.stop();
+    await until('real DOWN notification', () => notes().includes('notify=DOWN vname=web vaddr=192.0.2.10 vport=80 vproto=tcp vfwmark=0 rname=b raddr=127.0.0.62 rport=80'));
+    await until('virtual DOWN notification (min_reals 2)', () => /notify=DOWN vname=web vaddr=192\.0\.2\.10 vport=80 vproto=tcp vfwmark=0\n/.test(notes()));
+    await until('notify.dump', () => existsSync(join(dir, 'notify.dump')) && readFileSync(join(dir, 'notify.dump'), 'utf8') === 'vnotify 192.0.2.10:80:0:0 - state=DOWN\n');
+    await until('stats log', () => existsSync(join(dir, 'stats', 'sd_fullstats.log')) && /END {3}Virtual: web end time=/.test(readFileSync(join(dir, 'stats', 'sd_fullstats.log'), 'utf8')));
+    assert.match(readFileSync(join(dir, 'stats', 'sd_fullstats.log'), 'utf8'), /START Virtual: web start time=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\n.* virt=web:80 vproto=tcp vaddr=192\.0\.2\.10:80 real=a:80 raddr=127\.0\.0\.61:80 conntime=\d+ms resptime=\d+ms totaltime=\d+ms currtest=TRUE online=TRUE\n/);
+    await until('debugcomm dump of the http probe', () => existsSync(join(dir, 'comm', 'www_h')) && readFileSync(join(dir, 'comm', 'www_h'), 'latin1').includes(' sd_write ->\nGET /health HTTP/1.1'));
+    assert.match(readFileSync(join(dir, 'comm', 'www_h'), 'latin1'), /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\]  sd_write ->\nGET \/health HTTP\/1\.1\r\n/);
+    await d.stop();
+    daemon = null;
+    assert.match(readFileSync(join(dir, 'stats.dump'), 'utf8'), /^vstats 192\.0\.2\.10:80:0:0 - \d+ \d+ - /);
+    assert.match(readFileSync(join(dir, 'stats.dump'), 'utf8'), /\nrstats 127\.0\.0\.61:80 - \d+ - /);
+  });
 });
+
