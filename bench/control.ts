@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { realAddr } from './addresses.js';
+import { controlCommand } from '../surealived/control/client.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '../surealived/cli.js');
@@ -57,25 +58,9 @@ function burst(port: number, lines: readonly string[]): Promise<{ replies: numbe
   });
 }
 
-function command(port: number, cmd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = createConnection({ host: '127.0.0.1', port });
-    let buf = '';
-    c.on('data', (d) => {
-      buf += d.toString();
-      if (buf.includes('_SD_CMD_END_\n')) {
-        c.end();
-        resolve(buf);
-      }
-    });
-    c.on('error', reject);
-    c.write(`${cmd}\n`);
-  });
-}
-
 /** The probe start lateness histogram from `metrics`: cumulative counts per upper bound (seconds). */
 async function lateness(port: number): Promise<Map<string, number>> {
-  const text = await command(port, 'metrics');
+  const text = await controlCommand({ port }, 'metrics');
   const buckets = new Map<string, number>();
   for (const m of text.matchAll(/^surealived_probe_start_lateness_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)) buckets.set(m[1]!, Number(m[2]));
   const max = /^surealived_probe_start_lateness_max_seconds (\S+)$/m.exec(text);
@@ -117,7 +102,7 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < 100; i++) {
       await sleep(200);
-      if (await command(ctlPort, 'vlist').then(() => true, () => false)) break;
+      if (await controlCommand({ port: ctlPort }, 'vlist').then(() => true, () => false)) break;
     }
     await sleep(4000); // every real probed a few times
     const b0 = await lateness(ctlPort);

@@ -3,7 +3,7 @@
 // takes one web server down and brings it back, then stops. Needs no set-up and no IPVS.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createConnection } from 'node:net';
+import { controlCommand } from '../surealived/control/client.js';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,23 +42,6 @@ function run(args: string[]): Promise<string> {
       clearTimeout(t);
       resolve(out);
     });
-  });
-}
-
-/** One command on the control port, as `printf "cmd\n" | nc 127.0.0.1 <port>` would. */
-function control(port: number, cmd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = createConnection({ host: '127.0.0.1', port });
-    let buf = '';
-    c.on('data', (d) => {
-      buf += d.toString();
-      if (buf.includes('_SD_CMD_END_\n')) {
-        c.end();
-        resolve(buf);
-      }
-    });
-    c.on('error', reject);
-    c.write(`${cmd}\n`);
   });
 }
 
@@ -124,7 +107,7 @@ async function main(): Promise<void> {
   process.stdout.write(readFileSync(full, 'utf8'));
 
   banner(`control port: printf "rlist vname=web\\n" | nc 127.0.0.1 ${controlPort}`);
-  process.stdout.write(await control(controlPort, 'rlist vname=web'));
+  process.stdout.write(await controlCommand({ port: controlPort }, 'rlist vname=web'));
 
   banner('web2 starts answering 503: out after retries2fail=2 failed probes');
   let seen = diffText(diffs).length;
@@ -140,7 +123,7 @@ async function main(): Promise<void> {
 
   banner('operator drains web3: rset vname=web raddr=127.0.0.13 rport=80 rstate=OFFLINE');
   seen = diffText(diffs).length;
-  process.stdout.write(await control(controlPort, 'rset vname=web raddr=127.0.0.13 rport=80 rstate=OFFLINE'));
+  process.stdout.write(await controlCommand({ port: controlPort }, 'rset vname=web raddr=127.0.0.13 rport=80 rstate=OFFLINE'));
   await until(() => diffText(diffs).length > seen, 3000);
   process.stdout.write(`diff lines written:\n${diffText(diffs).slice(seen)}`);
 

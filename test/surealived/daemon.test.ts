@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { createServer, createConnection, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
+import { controlCommand } from '../../surealived/control/client.js';
 import { createServer as createHttpServer } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,22 +34,6 @@ class Listener {
     this.server = null;
     return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));
   }
-}
-
-function control(port: number, line: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = createConnection({ host: '127.0.0.1', port });
-    let buf = '';
-    c.on('data', (d) => {
-      buf += d.toString();
-      if (buf.includes('_SD_CMD_END_\n') || /^cmd_\w+: .*\n$/.test(buf)) {
-        c.end();
-        resolve(buf);
-      }
-    });
-    c.on('error', reject);
-    c.write(`${line}\n`);
-  });
 }
 
 describe('surealived daemon end to end (real TCP servers, real hand-off files)', function () {
@@ -149,18 +134,18 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
   it('rset over the control port writes the diff at once and override.dump; a restart keeps the override', async () => {
     const d = await start();
     const port = d.controlAddress!.port;
-    const reply = await control(port, 'rset vproto=tcp vaddr=192.0.2.10 vport=80 raddr=127.0.0.61 rport=80 rstate=OFFLINE');
+    const reply = await controlCommand({ port }, 'rset vproto=tcp vaddr=192.0.2.10 vport=80 raddr=127.0.0.61 rport=80 rstate=OFFLINE');
     assert.equal(reply, 'Set: rstate=OFFLINE, weight=10, inpercent=FALSE\n_SD_CMD_END_\n');
     await until('diff written', () => /cmd=chgreal vname=web .* rname=a raddr=127\.0\.0\.61 rport=80 rweight=0\n/.test(diffs()));
     assert.equal(readFileSync(join(dir, 'override.dump'), 'utf8'), '192.0.2.10:80:0:0 - 127.0.0.61:80 - weight=10  rstate=OFFLINE\n');
-    const w = await control(port, 'rset vname=web raddr=127.0.0.62 rport=80 rweight=50%');
+    const w = await controlCommand({ port }, 'rset vname=web raddr=127.0.0.62 rport=80 rweight=50%');
     assert.equal(w, 'Set: rstate=ONLINE, weight=50, inpercent=TRUE\n_SD_CMD_END_\n');
     await until('b at half weight', () => /rname=b raddr=127\.0\.0\.62 rport=80 rweight=10\n$/.test(diffs()));
     await d.stop();
     const again = await start();
     assert.match(full(), /real rname=a raddr=127\.0\.0\.61 rport=80 rweight=0\n/);
     assert.match(full(), /real rname=b raddr=127\.0\.0\.62 rport=80 rweight=10\n/);
-    const list = await control(again.controlAddress!.port, 'rlist vproto=tcp vaddr=192.0.2.10 vport=80');
+    const list = await controlCommand({ port: again.controlAddress!.port }, 'rlist vproto=tcp vaddr=192.0.2.10 vport=80');
     assert.match(list, /r:0 rname=a raddr=127\.0\.0\.61 rport=80 currwgt=0 confwgt=10 ronline=TRUE rstate=OFFLINE\n/);
   });
 
