@@ -7,7 +7,7 @@ import { createLogger, fileSink, stderrSink, type Logger } from './log.js';
 import { formatIssue, loadServiceConfig } from './config/xml.js';
 import { TesterRegistry } from '../testers/registry.js';
 import { ConfigRejected, Daemon } from './daemon.js';
-import { runWatchdog, spawnDetachedWatchdog, WATCHDOG_ROLE_ENV } from './watchdog.js';
+import { runWatchdog, spawnDetachedWatchdog, WATCHDOG_PID_ENV, WATCHDOG_ROLE_ENV } from './watchdog.js';
 import { VERSION } from './version.js';
 
 const BANNER = `=== SureAliveD v.1.0.6 === (surealived-ts ${VERSION})`;
@@ -90,7 +90,8 @@ async function runForeground(args: CliArgs, xml: string, main: MainConfig, log: 
   log.always('info', `logging level: ${log.level}`);
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start({ xmlPath: xml, main, log, noSync: args.noSync, noOfflineDump: args.noDump || !main.useOfflineDump });
+    const watchdogPid = Number(process.env[WATCHDOG_PID_ENV] ?? -1);
+    daemon = await Daemon.start({ xmlPath: xml, main, log, noSync: args.noSync, noOfflineDump: args.noDump || !main.useOfflineDump, watchdogPid });
   } catch (e) {
     if (e instanceof ConfigRejected) {
       for (const l of e.lines) log.error(l);

@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from './log.js';
 
 export const WATCHDOG_ROLE_ENV = 'SUREALIVED_ROLE';
+/** Tells the tester child its watchdog's pid (control port `stats`: watchdog_pid). */
+export const WATCHDOG_PID_ENV = 'SUREALIVED_WATCHDOG_PID';
 
 /** Start the watchdog as a new session, detached from the terminal; the caller then exits. */
 export function spawnDetachedWatchdog(argv: readonly string[]): void {
@@ -45,7 +47,7 @@ export function runWatchdog(opts: WatchdogOptions): void {
 
   const launch = (): void => {
     startedAt = Date.now();
-    child = spawn(process.execPath, [...opts.argv], { stdio: 'ignore', env: { ...process.env, [WATCHDOG_ROLE_ENV]: 'child' } });
+    child = spawn(process.execPath, [...opts.argv], { stdio: 'ignore', env: { ...process.env, [WATCHDOG_ROLE_ENV]: 'child', [WATCHDOG_PID_ENV]: String(process.pid) } });
     child.on('exit', (code, signal) => {
       child = null;
       if (shuttingDown) process.exit(1);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from 'node:net';
+import { controlCommand } from '../../surealived/control/client.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const cli = join(root, 'dist/surealived/cli.js');
@@ -103,4 +104,51 @@ describe('surealived command line (spec 1.1, 1.2)', function () {
       server.close();
     }
   });
+
+  it('-d runs the tester under a watchdog that reports its pid, respawns a killed tester and shuts down on SIGINT', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const a = s.address();
+        s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+      });
+    });
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('listen_port 0', `listen_port ${port}`) + `use_log true\nlog ${dir}/surealived.log\n`);
+    const xml = join(dir, 'services.xml');
+    writeFileSync(xml, '<surealived><virtual name="v" addr="192.0.2.1" port="80" proto="tcp" sched="wrr" rt="dr"><tester proto="no-test"/><real name="r" addr="127.0.0.72" port="80" weight="1"/></virtual></surealived>');
+    const byRole = (role: string): number[] =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(xml) && readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`SUREALIVED_ROLE=${role}`);
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    const waitFor = async (what: string, fn: () => boolean): Promise<void> => {
+      for (let i = 0; i < 200 && !fn(); i++) await sleep(50);
+      assert.ok(fn(), what);
+    };
+    assert.equal(run(['-c', cfg, '-d', xml]).code, 0, 'the launching process returns at once');
+    await waitFor('watchdog and tester running', () => byRole('watchdog').length === 1 && byRole('child').length === 1);
+    const [watchdog] = byRole('watchdog');
+    const [first] = byRole('child');
+    try {
+      let stats = '';
+      await waitFor('control port up', () => existsSync(join(dir, 'ipvsfull.cfg')));
+      for (let i = 0; i < 50 && !stats; i++) stats = await controlCommand({ port }, 'stats').catch(() => sleep(100).then(() => ''));
+      assert.match(stats, new RegExp(`watchdog_pid   : ${watchdog}\\n`));
+      assert.match(stats, new RegExp(`tester_pid     : ${first}\\n`));
+      process.kill(first!, 'SIGKILL');
+      await waitFor('a new tester', () => byRole('child').length === 1 && byRole('child')[0] !== first);
+      assert.match(readFileSync(join(dir, 'surealived.log'), 'utf8'), /watchdog: surealived exited \(SIGKILL\), restarting in 1s/);
+      process.kill(watchdog!, 'SIGINT');
+      await waitFor('everything stopped', () => byRole('watchdog').length === 0 && byRole('child').length === 0);
+    } finally {
+      for (const p of [...byRole('watchdog'), ...byRole('child')]) process.kill(p, 'SIGKILL');
+    }
+  });
 });
+
