@@ -2,61 +2,15 @@
 // over its runtime state that records commitRset calls, and a line-oriented TCP client.
 
 import { connect, type Socket } from 'node:net';
-import type { AttrValues, ProbeResult, Tester } from '../../testers/contract.js';
 import type { Forwarding, RealConfig, TesterConfig, VirtualConfig, VProto } from '../../surealived/config/model.js';
+import { real, testerConfig } from '../state/fixtures.js';
+
+export { real };
 import { buildState, newTestCounters, type RealState, type TestCounters, type VirtualState } from '../../surealived/engine/state.js';
 import type { ControlInfo, ControlTarget, RsetCommit } from '../../surealived/control/target.js';
 import type { ProcessStats } from '../../surealived/control/replies.js';
 
-/** A tester that is never run here: the configuration only needs one to exist. */
-const idleTester: Tester = {
-  name: 'tcp',
-  attrs: [],
-  compile: () => ({}),
-  probe: (): Promise<ProbeResult> => Promise.resolve({ ok: true, detail: 'not probed in control tests' }),
-};
-
 const src = { file: 'test.xml', line: 1 };
-
-function testerConfig(over: Partial<TesterConfig> = {}): TesterConfig {
-  return {
-    proto: 'tcp',
-    tester: idleTester,
-    testport: 80,
-    loopdelay: 3,
-    timeout: 5,
-    retries2ok: 1,
-    retries2fail: 1,
-    removeOnFail: false,
-    debugcomm: false,
-    logmicro: false,
-    statsSamples: 20,
-    ssl: false,
-    notifyMinReals: { value: 0, percent: false },
-    notifyMinWeight: { value: 0, percent: false },
-    values: {} as AttrValues,
-    source: src,
-    ...over,
-  };
-}
-
-export function real(name: string, addr: string, port: number, weight: number): RealConfig {
-  return {
-    name,
-    addr,
-    family: addr.includes(':') ? 6 : 4,
-    port,
-    weight,
-    testport: port,
-    uthresh: 0,
-    lthresh: 0,
-    rt: 'dr',
-    values: {},
-    params: {},
-    probeKey: `${addr}:${port}`,
-    source: src,
-  };
-}
 
 export function virtual(
   name: string,
@@ -76,7 +30,7 @@ export function virtual(
     rt: opts.rt ?? 'dr',
     pers: 0,
     ops: false,
-    tester: testerConfig(opts.tester),
+    tester: testerConfig({ retries2fail: 1, ...opts.tester }),
     reals: opts.reals ?? [],
     source: src,
   };

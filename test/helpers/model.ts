@@ -3,6 +3,7 @@
 
 import type { ProbeResult, Tester } from '../../testers/contract.js';
 import type { Forwarding, RealConfig, TesterConfig, VirtualConfig, VProto } from '../../surealived/config/model.js';
+import { testerConfig } from '../state/fixtures.js';
 
 /** A tester whose verdicts come from a function: lets engine tests script success/failure sequences. */
 export function scriptedTester(name: string, verdict: (addr: string, port: number) => ProbeResult | Promise<ProbeResult>): Tester {
@@ -41,25 +42,7 @@ export interface VirtualInit {
 
 export function makeVirtual(init: VirtualInit, tester: Tester = scriptedTester('no-test', () => ({ ok: true, detail: 'ok' }))): VirtualConfig {
   const family = (init.addr ?? '').includes(':') ? 6 : 4;
-  const tc: TesterConfig = {
-    proto: tester.name,
-    tester,
-    testport: 80,
-    loopdelay: 1,
-    timeout: 1,
-    retries2ok: 1,
-    retries2fail: 1,
-    removeOnFail: false,
-    debugcomm: false,
-    logmicro: false,
-    statsSamples: 20,
-    ssl: false,
-    notifyMinReals: { value: 0, percent: false },
-    notifyMinWeight: { value: 0, percent: false },
-    values: {},
-    source: { file: 'test.xml', line: 1 },
-    ...init.tester,
-  };
+  const tc = testerConfig({ proto: tester.name, tester, loopdelay: 1, timeout: 1, retries2fail: 1, ...init.tester });
   const rt = init.rt ?? 'dr';
   const reals: RealConfig[] = (init.reals ?? []).map((r) => {
     const testport = r.testport ?? tc.testport;
