@@ -1,7 +1,7 @@
 // Runs INSIDE the lab guest (bench:ipvssync): full loads of 1,000 x 10 and 5,000 x 20 hand-offs by
 // ipvssync and by `ipvsadm -R`, then 1,000 single-real diff-line changes; writes the figures as JSON.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +12,6 @@ import {
   formatDiff,
   generateTable,
   handoffPaths,
-  ipvsadm,
   kernelRows,
   rowDiff,
   sameRows,
@@ -63,6 +62,10 @@ const { values: args, positionals } = parseArgs({
     changes: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '100' },
     work: { type: 'string', default: '/tmp/ipvssync-bench' },
+    // Internal: one measurement, run by the orchestrator inside its own network namespace.
+    step: { type: 'string' },
+    size: { type: 'string' },
+    changes_too: { type: 'boolean', default: false },
   },
 });
 const out = positionals[0];
@@ -71,10 +74,11 @@ if (!out) throw new Error('usage: guest-ipvssync.js <result.json> [--sizes 1000x
 const report: BenchReport = { kernel: release(), loads: [] };
 const save = (): void => writeFileSync(out, JSON.stringify(report, null, 2));
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
-const c = await new IpvsClient().open();
 
 const selectorOf = (v: HandoffVirtual): ServiceSelector =>
   v.fwmark > 0 ? { family: 4, fwmark: v.fwmark } : { family: 4, protocol: v.proto === 'udp' ? 'udp' : 'tcp', address: v.addr, port: v.port };
+
+let c: IpvsClient;
 
 /** Ops are applied in file order, so the table is complete when the last virtual has all its reals. */
 async function complete(vs: readonly HandoffVirtual[]): Promise<boolean> {
@@ -113,8 +117,6 @@ function rules(vs: readonly HandoffVirtual[]): string {
   return lines.join('\n') + '\n';
 }
 
-const flush = (): void => void ipvsadm('-C');
-
 /** New complete lines of a growing log file (a 100k-line load log is not re-read on every poll). */
 class LogTail {
   private offset = 0;
@@ -141,78 +143,68 @@ class LogTail {
     }
   }
 }
-let running: Proc | undefined;
-let runningTable: HandoffVirtual[] | undefined;
-let runningDiff = '';
 
-for (const size of args.sizes.split(',')) {
+
+type Step = 'ipvsadm' | 'cold' | 'warm';
+
+interface StepResult {
+  seconds: number;
+  problem?: string;
+  changes?: ChangeFigures;
+}
+
+/** One measurement on an empty IPVS table (this process runs in a fresh network namespace). */
+async function runStep(step: Step, size: string, withChanges: boolean): Promise<StepResult> {
   const [n, r] = size.split('x').map(Number) as [number, number];
   const vs = generateTable(n, r);
-  const ops = n + n * r;
-  const dir = join(args.work, size);
+  const dir = join(args.work, `${size}-${step}`);
   mkdirSync(dir, { recursive: true });
   const P = handoffPaths(dir);
   writeMainConfig(P, ['ipvssync_logging info']);
-  const fig: LoadFigures = { services: n, reals: n * r, ops, ipvssyncColdS: 0, ipvssyncWarmS: 0, ipvsadmRestoreS: 0, verified: true };
-  report.loads.push(fig);
-  const problems: string[] = [];
-  const check = async (what: string): Promise<void> => {
-    const p = await verify(vs);
-    if (p) {
-      fig.verified = false;
-      problems.push(`${what}: ${p}`);
-    }
-  };
-  await running?.stop('SIGTERM');
-
-  // ipvsadm -R
-  flush();
-  const text = rules(vs);
-  let t0 = Date.now();
-  execFileSync('ipvsadm', ['-R'], { input: text, maxBuffer: 64 << 20 });
-  fig.ipvsadmRestoreS = (Date.now() - t0) / 1000;
-  await check('ipvsadm -R');
-  say(`${size}: ipvsadm -R ${fig.ipvsadmRestoreS.toFixed(2)} s`);
-
-  // ipvssync, cold: the process starts on the hand-off.
-  flush();
-  const diff = writeHandoff(P, vs, 1000);
-  t0 = Date.now();
-  let p = startIpvssync(P, join(dir, 'ipvssync-cold.log'), ['-k']);
-  fig.ipvssyncColdS = await timeUntilComplete(vs, t0, 600_000);
-  await check('ipvssync cold');
+  let t0: number;
+  if (step === 'ipvsadm') {
+    const text = rules(vs);
+    t0 = Date.now();
+    execFileSync('ipvsadm', ['-R'], { input: text, maxBuffer: 64 << 20 });
+    const seconds = (Date.now() - t0) / 1000;
+    const problem = await verify(vs);
+    return problem ? { seconds, problem } : { seconds };
+  }
+  let p: Proc;
+  let seconds: number;
+  if (step === 'cold') {
+    writeHandoff(P, vs, 1000);
+    t0 = Date.now();
+    p = startIpvssync(P, join(dir, 'ipvssync.log'), ['-k']);
+    seconds = await timeUntilComplete(vs, t0, 900_000);
+  } else {
+    writeHandoff(P, [], 1000);
+    p = startIpvssync(P, join(dir, 'ipvssync.log'), ['-k']);
+    await waitFor(() => /\bloaded .*ipvsfull\.cfg: 0 virtuals/.test(p.log()), 60_000, 50);
+    await sleep(300);
+    writeHandoff(P, vs, 1000);
+    t0 = Date.now();
+    writeFileSync(P.reload, '');
+    seconds = await timeUntilComplete(vs, t0, 900_000);
+  }
+  const problem = await verify(vs);
+  const res: StepResult = problem ? { seconds, problem } : { seconds };
+  if (withChanges) res.changes = await changes(p, vs, join(P.diffDir, 'diff_sync.1000'));
   await p.stop('SIGTERM');
-  say(`${size}: ipvssync cold ${fig.ipvssyncColdS.toFixed(2)} s`);
-
-  // ipvssync, warm: running on an empty hand-off, then given the table with the reload flag.
-  flush();
-  writeHandoff(P, [], 1000);
-  p = startIpvssync(P, join(dir, 'ipvssync-warm.log'), ['-k']);
-  await waitFor(() => /\bloaded .*ipvsfull\.cfg: 0 virtuals/.test(p.log()), 60_000, 50);
-  await sleep(300);
-  writeHandoff(P, vs, 1000);
-  t0 = Date.now();
-  writeFileSync(P.reload, '');
-  fig.ipvssyncWarmS = await timeUntilComplete(vs, t0, 600_000);
-  await check('ipvssync warm');
-  say(`${size}: ipvssync warm ${fig.ipvssyncWarmS.toFixed(2)} s`);
-  if (problems.length) fig.problem = problems.join('\n');
-  running = p;
-  runningTable = vs;
-  runningDiff = diff;
-  save();
+  return res;
 }
 
-// 1,000 single-real changes through diff lines, against the last (largest) table, with ipvssync running.
-if (running && runningTable) {
-  const vs = runningTable;
+/** `args.changes` single-real changes through diff lines, with ipvssync running on the loaded table `vs`. */
+async function changes(running: Proc, vs: HandoffVirtual[], diffFile: string): Promise<ChangeFigures> {
   const n = Number(args.changes);
   const gapMs = 1000 / Number(args.rate);
   const log = new LogTail(running.logFile);
   const written: { at: number; key: string }[] = [];
+  await sleep(2000); // let the load's garbage be collected first
   const start = Date.now();
   for (let i = 0; i < n; i++) {
-    // Spread over the table; each change sets a new weight on one real (addreal + chgreal, as surealived writes).
+    // Spread over the table (7919 is prime: distinct virtuals); each change sets a new weight on one
+    // real, as addreal + chgreal, the way surealived writes it.
     const v = vs[(i * 7919) % vs.length]!;
     const r = v.reals[(i * 31) % v.reals.length]!;
     r.weight = r.weight === 0 ? 1 + (i % 50) : 0;
@@ -221,7 +213,7 @@ if (running && runningTable) {
     const wait = due - Date.now();
     if (wait > 0) await sleep(wait);
     written.push({ at: Date.now(), key: `${key} w=${r.weight}` });
-    appendFileSync(runningDiff, formatDiff('addreal', v, r) + formatDiff('chgreal', v, r));
+    appendFileSync(diffFile, formatDiff('addreal', v, r) + formatDiff('chgreal', v, r));
   }
   // Each change is done when ipvssync logs its `edit dest` (logged after the kernel's ACK).
   const done = new Map<string, number>();
@@ -238,7 +230,6 @@ if (running && runningTable) {
     collect();
     return written.every((w) => done.has(w.key));
   }, 60_000, 250);
-  // A real changed twice maps to its later edit: fine, both keys carry the weight that was written.
   const lat = written.flatMap((w) => {
     const at = done.get(w.key);
     return at === undefined ? [] : [at - w.at];
@@ -247,7 +238,7 @@ if (running && runningTable) {
   const pct = (q: number): number => lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] ?? NaN;
   const last = Math.max(...[...done.values()]);
   const problem = await verify(vs);
-  report.changes = {
+  return {
     changes: n,
     applied: lat.length,
     seconds: (last - start) / 1000,
@@ -258,9 +249,51 @@ if (running && runningTable) {
     verified: problem === undefined,
     ...(problem ? { problem } : {}),
   };
-  say(`changes: ${JSON.stringify(report.changes)}`);
-  await running.stop('SIGTERM');
+}
+
+if (args.step) {
+  c = await new IpvsClient().open();
+  const r = await runStep(args.step as Step, args.size ?? '', args.changes_too);
+  writeFileSync(out, JSON.stringify(r));
+  c.close();
+  process.exit(0);
+}
+
+// Orchestrator: every measurement in a fresh network namespace (IPVS state is per namespace). Not a
+// flush: `ipvsadm -C` leaves the deleted destinations in the kernel's dest trash for minutes, and every
+// later add walks that list: after flushing 100,000 destinations, the next 5,000 x 20 load (by either
+// tool) took ~7x longer in the lab.
+const sizes = args.sizes.split(',');
+let ns = 0;
+for (const size of sizes) {
+  const [n, r] = size.split('x').map(Number) as [number, number];
+  const fig: LoadFigures = { services: n, reals: n * r, ops: n + n * r, ipvssyncColdS: 0, ipvssyncWarmS: 0, ipvsadmRestoreS: 0, verified: true };
+  report.loads.push(fig);
+  const problems: string[] = [];
+  for (const step of ['ipvsadm', 'cold', 'warm'] as const) {
+    const name = `bench${ns++}`;
+    const stepOut = join(args.work, `${name}.json`);
+    mkdirSync(args.work, { recursive: true });
+    execFileSync('ip', ['netns', 'add', name]);
+    const withChanges = step === 'warm' && size === sizes[sizes.length - 1];
+    const cmd = [
+      'ip link set lo up &&',
+      `exec ${process.execPath} ${process.argv[1]} ${stepOut} --step ${step} --size ${size} --work ${args.work}`,
+      `--changes ${args.changes} --rate ${args.rate}${withChanges ? ' --changes_too' : ''}`,
+    ].join(' ');
+    execFileSync('ip', ['netns', 'exec', name, 'sh', '-c', cmd], { stdio: 'inherit' });
+    const res = JSON.parse(readFileSync(stepOut, 'utf8')) as StepResult;
+    if (step === 'ipvsadm') fig.ipvsadmRestoreS = res.seconds;
+    else if (step === 'cold') fig.ipvssyncColdS = res.seconds;
+    else fig.ipvssyncWarmS = res.seconds;
+    if (res.problem) problems.push(`${step}: ${res.problem}`);
+    if (res.changes) report.changes = res.changes;
+    say(`${size}: ${step} ${res.seconds.toFixed(2)} s${res.changes ? ` changes ${JSON.stringify(res.changes)}` : ''}`);
+    // The namespace is kept: deleting it would tear its table down in the background of the next run.
+  }
+  fig.verified = problems.length === 0;
+  if (problems.length) fig.problem = problems.join('\n');
+  save();
 }
 save();
-c.close();
 process.exit(0);

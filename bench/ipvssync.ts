@@ -1,6 +1,7 @@
 // `npm run bench:ipvssync`: in one lab guest boot (real IPVS kernel under qemu), full loads of 1,000 x 10
 // and 5,000 x 20 hand-offs by ipvssync beside `ipvsadm -R`, and 1,000 diff-line changes (latency p50/p99).
-// Options (passed to the guest script): --sizes 1000x10,5000x20 --changes 1000 --rate 100
+// Each run is in a fresh network namespace of the same boot. Options (passed to the guest script):
+// --sizes 1000x10,5000x20 --changes 1000 --rate 100
 
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -22,6 +23,8 @@ async function main(): Promise<void> {
   const run = await runInGuest(`modprobe ip_vs && node dist/bench/guest-ipvssync.js "$LAB_SHARE/bench.json" ${passThrough}`, {
     cwd: REPO,
     timeoutMs: 30 * 60_000,
+    // Each run keeps its own network namespace (and table) alive until the end.
+    memoryMiB: 2048,
   });
   const text = await readFile(`${run.shareDir}/bench.json`, 'utf8').catch(() => '');
   await rm(run.shareDir, { recursive: true, force: true });
