@@ -14,7 +14,7 @@ import { carryOverState } from './engine/carry-over.js';
 import { HandoffWriter } from './handoff/writer.js';
 import { loadOfflineDump, saveOfflineDump, saveOfflineDumpSync } from './state/offline-dump.js';
 import { hasOverrideEntry, loadOverrideDump, saveOverrideDump } from './state/override-dump.js';
-import { writeFileAtomic } from './state/atomic-write.js';
+import { writeFileAtomicSync } from './state/atomic-write.js';
 import { formatOverrideDump } from './state/override-dump.js';
 import { loadNotifyDump, readBootClock, saveNotifyDump, saveNotifyDumpSync } from './state/notify-dump.js';
 import { loadStatsDump, saveStatsDump, saveStatsDumpSync } from './state/stats-dump.js';
@@ -79,9 +79,8 @@ export class Daemon implements ControlTarget {
   private readonly roundStart = new Map<VirtualState, number>();
   private readonly comms = new Map<RealState, CommDump>();
   private offlineDirty = false;
-  /** override.dump write in flight (settled = free), and the one queued behind it. */
-  private overrideWrite: Promise<void> | null = null;
-  private overrideNext: Promise<void> | null = null;
+  /** The override.dump write scheduled for the end of this turn, shared by its rsets. */
+  private overridePending: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
   private lastStatsSave = Date.now();
   private stopped = false;
 
@@ -112,6 +111,10 @@ export class Daemon implements ControlTarget {
 
   get counters(): Engine['counters'] {
     return this.engine.counters;
+  }
+
+  get lateness(): Engine['lateness'] {
+    return this.engine.lateness;
   }
 
   /** Where the control port listens (null when disabled). */
@@ -210,27 +213,31 @@ export class Daemon implements ControlTarget {
   }
 
   /**
-   * Group commit of override.dump: one atomic write (temp + fsync + rename) in flight at a time, and
-   * every rset arriving meanwhile shares the next one, so a burst of commands costs a few writes.
-   * Rejects if the file cannot be written: the control port then reports it and undoes the change.
+   * Group commit of override.dump: every rset of one turn of the event loop shares one atomic write
+   * (temp + fsync + rename), done synchronously at the end of the turn: a burst of commands costs a
+   * few writes, and no write waits behind busy probe I/O for the thread pool. Rejects if the file
+   * cannot be written: the control port then reports it and undoes the change.
    */
   private persistOverrides(): Promise<void> {
-    if (this.overrideNext) return this.overrideNext;
-    const write = (): Promise<void> => {
-      const p = writeFileAtomic(this.opts.main.overrideDump, formatOverrideDump(this.states));
-      this.overrideWrite = p.then(
-        () => undefined,
-        () => undefined,
-      );
-      return p;
-    };
-    if (!this.overrideWrite) return write();
-    const next = this.overrideWrite.then(() => {
-      this.overrideNext = null;
-      return write();
+    if (this.overridePending) return this.overridePending.promise;
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
-    this.overrideNext = next;
-    return next;
+    this.overridePending = { promise, resolve, reject };
+    setImmediate(() => {
+      const pending = this.overridePending!;
+      this.overridePending = null;
+      try {
+        writeFileAtomicSync(this.opts.main.overrideDump, formatOverrideDump(this.states));
+        pending.resolve();
+      } catch (e) {
+        pending.reject(e);
+      }
+    });
+    return promise;
   }
 
   info(): ControlInfo {

@@ -4,7 +4,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
-import dnsPacket from 'dns-packet';
+import { createRequire } from 'node:module';
 import type { Answer, RecordClass, RecordType } from 'dns-packet';
 import {
   AttrError,
@@ -16,6 +16,13 @@ import {
   type Tester,
 } from './contract.js';
 import { describeError, earlyProblem } from './socket.js';
+
+// dns-packet (~9 MB of RSS with its dependencies) is loaded when a dns tester is configured.
+const require = createRequire(import.meta.url);
+let dnsPacketModule: typeof import('dns-packet') | undefined;
+function dnsPacket(): typeof import('dns-packet') {
+  return (dnsPacketModule ??= require('dns-packet') as typeof import('dns-packet'));
+}
 
 const QTYPES: readonly RecordType[] = [
   'A', 'AAAA', 'CAA', 'CNAME', 'DNAME', 'DNSKEY', 'DS', 'HINFO', 'MX', 'NAPTR', 'NS', 'PTR', 'RP', 'SOA', 'SRV', 'SSHFP', 'TLSA', 'TXT',
@@ -151,7 +158,7 @@ class DnsQuery {
     if (this.p.expect === undefined) return this.finish(true, `${ancount} answer(s) (${rname})`);
     let answers: Answer[];
     try {
-      answers = dnsPacket.decode(msg).answers ?? [];
+      answers = dnsPacket().decode(msg).answers ?? [];
     } catch (err) {
       return this.finish(false, `malformed reply: ${(err as Error).message}`);
     }
@@ -221,7 +228,7 @@ export const dnsTester: Tester<DnsParams> = {
       expect = normalise(qtype, values.expect);
     }
     // RD clear (we ask the real itself, not its resolver); AA clear, unlike the original's odd AA=1.
-    const query = dnsPacket.encode({ type: 'query', id: 0, flags: 0, questions: [{ type: qtype, class: qclass, name }] });
+    const query = dnsPacket().encode({ type: 'query', id: 0, flags: 0, questions: [{ type: qtype, class: qclass, name }] });
     return { query, name, qtype, ...(expect !== undefined ? { expect } : {}) };
   },
 

@@ -1,8 +1,8 @@
 // The http tester [spec 6.1]: GET <url> with Host: <host> over our own probe connection (optional
 // TLS), parsed by undici; the status must match `retcode`, and optionally the body must contain `body`.
 
-import { Client, type Dispatcher } from 'undici';
-import type { buildConnector } from 'undici';
+import { createRequire } from 'node:module';
+import type { Client, Dispatcher, buildConnector } from 'undici';
 import type { Duplex } from 'node:stream';
 import {
   AttrError,
@@ -74,6 +74,13 @@ function retcodeOk(status: number, ranges: HttpParams['retcodes']): boolean {
   return false;
 }
 
+// undici (~20 MB of RSS once loaded) is loaded on the first http probe, not when the daemon starts.
+const require = createRequire(import.meta.url);
+let undiciClient: typeof Client | undefined;
+function clientClass(): typeof Client {
+  return (undiciClient ??= (require('undici') as typeof import('undici')).Client);
+}
+
 /**
  * undici Clients bound to no particular real: the connector hands over the socket of the probe
  * that checked the client out. One Client per probe in flight instead of one per real (10,000
@@ -116,7 +123,8 @@ class PooledClient {
         else cb(null, socket as Parameters<buildConnector.Callback>[1] & object);
       });
     };
-    this.client = new Client('http://probe.invalid', {
+    const ClientClass = clientClass();
+    this.client = new ClientClass('http://probe.invalid', {
       connect,
       // The probe deadline (ctx.signal) bounds everything; undici's own timers would only cost.
       headersTimeout: 0,

@@ -2,8 +2,9 @@
 // failure classification for statistics, and closing every probe connection with a reset.
 
 import net from 'node:net';
-import tls from 'node:tls';
+import type tlsModule from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
 import {
   AttrError,
@@ -16,6 +17,13 @@ import {
   type ProbeResult,
   type ProbeTarget,
 } from './contract.js';
+
+// node:tls is loaded when a tester is configured with SSL="1", not when the daemon starts.
+const require = createRequire(import.meta.url);
+let tlsModuleCache: typeof tlsModule | undefined;
+function tls(): typeof tlsModule {
+  return (tlsModuleCache ??= require('node:tls') as typeof tlsModule);
+}
 
 /** A connection error later than this after the probe start is an "ARP problem", earlier an "RST problem". */
 export const ARP_THRESHOLD_MS = 1000;
@@ -38,7 +46,7 @@ export const TLS_ATTRS: readonly AttrSpec[] = [
 
 /** TLS settings of one probe kind, compiled once (the secure context is the costly part). */
 export interface TlsParams {
-  readonly context: tls.SecureContext;
+  readonly context: tlsModule.SecureContext;
   readonly verify: boolean;
   /** SNI server name; absent when the name is an IP literal or there is no name. */
   readonly servername?: string;
@@ -72,9 +80,9 @@ export function compileTls(values: AttrValues, generic: GenericSettings, name?: 
       throw new AttrError('cafile', `cannot read CA file ${cafile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
-  let context: tls.SecureContext;
+  let context: tlsModule.SecureContext;
   try {
-    context = tls.createSecureContext(ca === undefined ? {} : { ca });
+    context = tls().createSecureContext(ca === undefined ? {} : { ca });
   } catch (err) {
     throw new AttrError('cafile', `unusable CA file ${cafile ?? ''}: ${(err as Error).message}`);
   }
@@ -188,6 +196,31 @@ export interface ConnectionHooks {
 }
 
 /**
+ * Connections in flight per abort signal. The engine gives the probes of one deadline one signal, so
+ * one listener per signal (not one per probe: EventTarget listeners cost far more than a Set entry).
+ */
+const inFlight = new WeakMap<AbortSignal, Set<ProbeConnection>>();
+
+function watchDeadline(signal: AbortSignal, conn: ProbeConnection): void {
+  let set = inFlight.get(signal);
+  if (set === undefined) {
+    const conns = new Set<ProbeConnection>();
+    inFlight.set(signal, conns);
+    signal.addEventListener(
+      'abort',
+      () => {
+        inFlight.delete(signal);
+        for (const c of conns) c.deadline();
+        conns.clear();
+      },
+      { once: true },
+    );
+    set = conns;
+  }
+  set.add(conn);
+}
+
+/**
  * One probe's TCP connection from start to verdict: it connects (+TLS), classifies early failures,
  * enforces ctx.signal, and on every outcome resets the socket and resolves exactly once.
  */
@@ -198,7 +231,6 @@ export class ProbeConnection {
   socket: net.Socket;
   connectMs: number | undefined = undefined;
   settled = false;
-  private readonly onAbort = (): void => this.deadline();
 
   constructor(
     target: ProbeTarget,
@@ -212,8 +244,8 @@ export class ProbeConnection {
     this.raw.on('error', (err: Error) => this.socketError(err));
     if (tlsParams === undefined) this.raw.once('connect', () => this.connected());
     else this.raw.once('connect', () => this.startTls(tlsParams));
-    if (ctx.signal.aborted) queueMicrotask(this.onAbort);
-    else ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+    if (ctx.signal.aborted) queueMicrotask(() => this.deadline());
+    else watchDeadline(ctx.signal, this);
   }
 
   /**
@@ -225,7 +257,7 @@ export class ProbeConnection {
   finish(ok: boolean, detail: string, problem?: ProbeProblem, closeSoon = false): void {
     if (this.settled) return;
     this.settled = true;
-    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    inFlight.get(this.ctx.signal)?.delete(this);
     const bytesSent = this.raw.bytesWritten;
     const bytesReceived = this.raw.bytesRead;
     if (closeSoon) queueMicrotask(() => this.close());
@@ -272,13 +304,13 @@ export class ProbeConnection {
 
   private startTls(p: TlsParams): void {
     if (this.settled) return;
-    const secure = tls.connect({
+    const secure = tls().connect({
       socket: new ResetOnDestroyStream(this.raw),
       secureContext: p.context,
       rejectUnauthorized: p.verify,
       ...(p.servername !== undefined ? { servername: p.servername } : {}),
       checkServerIdentity: (_host, cert) =>
-        p.identity !== undefined ? tls.checkServerIdentity(p.identity, cert) : undefined,
+        p.identity !== undefined ? tls().checkServerIdentity(p.identity, cert) : undefined,
     });
     this.socket = secure;
     secure.on('error', (err: Error) => this.socketError(err));
@@ -298,7 +330,8 @@ export class ProbeConnection {
     }
   }
 
-  private deadline(): void {
+  /** The probe deadline passed (ctx.signal aborted). */
+  deadline(): void {
     if (this.settled) return;
     const ms = this.ctx.timeoutMs;
     if (this.connectMs !== undefined) this.finish(false, this.hooks.deadlineDetail(this));

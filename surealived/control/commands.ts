@@ -53,7 +53,7 @@ export function executeCommand(cmd: Command, ctx: CommandContext): string | Prom
       if (!t.info().gatherStats) return GATHER_STATS_OFF;
       return cmd.json ? connstatsJson(t.virtuals) : connstatsReply(t.virtuals);
     case 'metrics':
-      return `${formatMetrics(t.virtuals, t.counters)}${END_MARKER}\n`;
+      return `${formatMetrics(t.virtuals, t.counters, t.lateness)}${END_MARKER}\n`;
     case 'invalid':
       return invalidRequestReply(cmd.line);
   }

@@ -1,6 +1,7 @@
 // Prometheus text exposition (format 0.0.4) of the reals' state and the test counters, pure.
 // Served by the control port's `metrics` command and by the optional HTTP listener at GET /metrics.
 
+import { LATENESS_BOUNDS_S, type LatenessHistogram } from '../engine/lateness.js';
 import { effectiveWeight, presentInIpvs, type RealState, type RState, type TestCounters, type VirtualState } from '../engine/state.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -55,7 +56,7 @@ function realLabels(r: RealState): Labels {
 const RSTATES: readonly RState[] = ['ONLINE', 'OFFLINE', 'DOWN'];
 
 /** The whole exposition (no end marker; the control command appends it). */
-export function formatMetrics(virtuals: readonly VirtualState[], counters: TestCounters): string {
+export function formatMetrics(virtuals: readonly VirtualState[], counters: TestCounters, lateness?: LatenessHistogram): string {
   const reals = virtuals.flatMap((v) => v.reals);
   const per = (f: (r: RealState) => number): Array<readonly [Labels, number]> => reals.map((r) => [realLabels(r), f(r)] as const);
   const e = new Exposition();
@@ -98,5 +99,17 @@ export function formatMetrics(virtuals: readonly VirtualState[], counters: TestC
     [[['direction', 'received']], counters.bytesRcvd],
     [[['direction', 'sent']], counters.bytesSent],
   ]);
-  return e.text();
+  return lateness ? e.text() + latenessText(lateness) : e.text();
+}
+
+/** The probe start lateness histogram, and its largest value since the previous scrape. */
+function latenessText(h: LatenessHistogram): string {
+  const name = 'surealived_probe_start_lateness_seconds';
+  const cum = h.cumulative();
+  let s = `# HELP ${name} How late probes started against their schedule.\n# TYPE ${name} histogram\n`;
+  LATENESS_BOUNDS_S.forEach((b, i) => (s += `${name}_bucket{le="${b}"} ${cum[i]}\n`));
+  s += `${name}_bucket{le="+Inf"} ${h.count}\n${name}_sum ${h.sumSeconds}\n${name}_count ${h.count}\n`;
+  const max = 'surealived_probe_start_lateness_max_seconds';
+  s += `# HELP ${max} Largest probe start lateness since the previous scrape.\n# TYPE ${max} gauge\n${max} ${h.takeMax()}\n`;
+  return s;
 }

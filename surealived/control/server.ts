@@ -29,7 +29,7 @@ export interface ControlServerOptions {
   readonly idleTimeoutMs?: number;
   /** Longest request line in bytes, without `\r\n`; default 4096. */
   readonly maxLineBytes?: number;
-  /** Lines executed per connection before yielding to the event loop; default 32. */
+  /** Lines executed per connection before yielding to the event loop; default 256. */
   readonly linesPerTurn?: number;
   readonly log?: Logger;
   readonly processStats?: () => Promise<ProcessStats>;
@@ -60,7 +60,7 @@ export class ControlServer {
     this.maxConnections = opts.maxConnections ?? 1024;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
     this.maxLineBytes = opts.maxLineBytes ?? 4096;
-    this.linesPerTurn = Math.max(1, opts.linesPerTurn ?? 32);
+    this.linesPerTurn = Math.max(1, opts.linesPerTurn ?? 256);
     this.tcp = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
   }
 
@@ -147,7 +147,7 @@ export class ControlServer {
       return;
     }
     const t = this.ctx.target;
-    const body = formatMetrics(t.virtuals, t.counters);
+    const body = formatMetrics(t.virtuals, t.counters, t.lateness);
     res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
@@ -182,6 +182,9 @@ class ControlConnection {
   private closing = false;
   /** The client shut down its sending side (`echo stats | nc -N`): answer what it sent, then close. */
   private inputEnded = false;
+  /** Replies not yet written, and the chain that writes them in order. */
+  private outstanding = 0;
+  private replies: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly socket: Socket,
@@ -235,25 +238,40 @@ class ControlConnection {
       let budget = this.server.linesPerTurn;
       while (!this.closing && !this.socket.destroyed) {
         const line = this.nextLine();
-        if (line === null) break;
+        if (line === null) {
+          // Lines that arrive while replies are still settling are picked up by this same loop.
+          if (this.outstanding === 0) break;
+          await this.replies;
+          continue;
+        }
         if (line === TOO_LONG) {
           this.log?.warn(`control client ${this.peer}: request line longer than ${this.server.maxLineBytes} bytes, closing`);
           this.closeWith(`Line too long (max ${this.server.maxLineBytes} bytes)\n`);
           return;
         }
         this.log?.debug(`control client ${this.peer}: [${line}]`);
-        const reply = await this.execute(line);
+        // Commands run in order at once; their replies are written in the same order as they settle,
+        // so a pipelined burst of rsets shares override.dump writes instead of waiting for each one.
+        const reply = this.execute(line);
+        this.outstanding++;
+        this.replies = this.replies.then(async () => {
+          const text = await reply;
+          this.outstanding--;
+          if (this.closing || this.socket.destroyed) return;
+          if (!this.socket.write(text)) {
+            // The client is not reading its replies: stop reading its requests until it does.
+            this.socket.pause();
+            await waitDrain(this.socket);
+          }
+        });
+        if (this.outstanding >= MAX_OUTSTANDING_REPLIES) await this.replies;
         if (this.closing || this.socket.destroyed) return;
-        if (!this.socket.write(reply)) {
-          // The client is not reading its replies: stop reading its requests until it does.
-          this.socket.pause();
-          await waitDrain(this.socket);
-        }
         if (--budget === 0) {
           await new Promise<void>((resolve) => setImmediate(resolve));
           budget = this.server.linesPerTurn;
         }
       }
+      await this.replies;
     } finally {
       this.running = false;
     }
@@ -287,6 +305,9 @@ class ControlConnection {
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
 }
+
+/** Commands executed ahead of their written replies on one connection (bounds memory per client). */
+const MAX_OUTSTANDING_REPLIES = 1024;
 
 function waitDrain(socket: Socket): Promise<void> {
   return new Promise<void>((resolve) => {

@@ -2,6 +2,7 @@
 // `rset` (persist override.dump, write the diff). The daemon implements it; tests build one from plain state.
 
 import type { RealState, RState, TestCounters, VirtualState, WeightOverride } from '../engine/state.js';
+import type { LatenessHistogram } from '../engine/lateness.js';
 
 /** Outcome of one `rset`, handed to the daemon right after the real was updated in memory. */
 export interface RsetCommit {
@@ -30,6 +31,8 @@ export interface ControlTarget {
   readonly virtuals: readonly VirtualState[];
   /** Process-lifetime test counters (`stats`). */
   readonly counters: TestCounters;
+  /** Probe start lateness, exposed by `metrics` when present. */
+  readonly lateness?: LatenessHistogram;
   /**
    * `rset` has just set `real.rstate` and `real.override`: persist override.dump (add/replace the
    * entry, or delete it when `commit.deleteEntry`) and write the diff lines at once. The reply is sent

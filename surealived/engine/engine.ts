@@ -3,9 +3,11 @@
 // changes through the retries hysteresis. I/O of the results (hand-off, dumps, notifiers) is the
 // caller's, through the hooks.
 
-import type { ProbeResult, ProbeTarget, Tester } from '../../testers/contract.js';
+import { setMaxListeners } from 'node:events';
+import type { ProbeContext, ProbeResult, ProbeTarget, Tester } from '../../testers/contract.js';
 import type { Logger } from '../log.js';
 import { applyVerdict } from './verdict.js';
+import { LatenessHistogram } from './lateness.js';
 import { Wheel } from './wheel.js';
 import { PROBLEM_MARKER, type ProbeSample } from '../stats/statistics.js';
 import { newTestCounters, type RealState, type TestCounters, type VirtualState } from './state.js';
@@ -43,33 +45,76 @@ interface ProbeGroup {
   readonly timeoutMs: number;
   readonly periodMs: number;
   subscribers: RealState[];
-  /** Incremented at each start; stale wheel entries and late results carry an older value. */
+  /** Incremented at each start; late results carry an older value. */
   seq: number;
   running: boolean;
-  controller: AbortController | null;
+  /** When the current (or next) probe is due: the fixed-rate schedule advances this by periodMs. */
+  due: number;
   startedAt: number;
   /** false once the group is removed by a reload. */
   live: boolean;
 }
 
-type WheelItem = { readonly kind: 'start'; readonly g: ProbeGroup; readonly seq: number } | { readonly kind: 'deadline'; readonly g: ProbeGroup; readonly seq: number };
+/**
+ * Probes whose deadlines fall in one wheel tick: they expire at the same moment, so they share one
+ * AbortController (and, for one timeout, one ProbeContext) and one wheel entry.
+ */
+interface DeadlineBatch {
+  readonly controller: AbortController;
+  readonly tick: number;
+  readonly groups: ProbeGroup[];
+  readonly seqs: number[];
+  ctx: ProbeContext | null;
+}
+
+/** Wheel entries: a group is its own start entry (one pending at a time); a batch is a deadline. */
+type WheelItem = ProbeGroup | DeadlineBatch;
+
+/** Starts allowed per wheel advance on top of twice the average rate (see takeStartBudget). */
+const START_BURST = 64;
+/** A late wheel advance gets start budget for at most this much elapsed time. */
+const MAX_BUDGET_WINDOW_MS = 100;
+
+/**
+ * When the next probe of a group is due (fixed rate): one period after the previous due time, so
+ * event-loop lag does not accumulate and each real is probed every period on average. A probe that
+ * itself outlasted the period is followed at once (a slow real is probed back to back, as the
+ * original); when the schedule is more than a period behind (the process was stalled), the missed
+ * rounds are skipped and the real keeps its phase, so stalled probes do not bunch up.
+ */
+export function nextDue(due: number, startedAt: number, end: number, periodMs: number): number {
+  if (end - startedAt >= periodMs) return end;
+  const next = due + periodMs;
+  if (next > end - periodMs) return next;
+  return next + Math.ceil((end - next) / periodMs) * periodMs;
+}
 
 export class Engine {
   readonly counters: TestCounters = newTestCounters();
+  /** How late probes start against their schedule (metrics, bench:control). */
+  readonly lateness = new LatenessHistogram();
   private groups = new Map<string, ProbeGroup>();
   private virtualsState: VirtualState[] = [];
   private readonly wheel: Wheel<WheelItem>;
   private readonly now: () => number;
   private readonly minPeriodMs: number;
   private readonly spreadMs: number;
+  private readonly tickMs: number;
   private readonly untested = new Map<VirtualState, number>();
+  /** Deadline batches not yet fired, by wheel tick. */
+  private readonly batches = new Map<number, DeadlineBatch>();
+  /** Probe starts per ms, over all groups (for the start budget). */
+  private startRate = 0;
+  private budgetTick = -1;
+  private budgetLeft = 0;
   private running = false;
 
   constructor(private readonly opts: EngineOptions) {
     this.now = opts.now ?? (() => performance.now());
     this.minPeriodMs = opts.minPeriodMs ?? 100;
     this.spreadMs = opts.startupSpreadMs ?? 1000;
-    this.wheel = new Wheel({ tickMs: opts.tickMs ?? 10, now: this.now }, (item) => this.fire(item));
+    this.tickMs = opts.tickMs ?? 10;
+    this.wheel = new Wheel({ tickMs: this.tickMs, now: this.now }, (item) => this.fire(item));
   }
 
   get virtuals(): readonly VirtualState[] {
@@ -83,7 +128,8 @@ export class Engine {
 
   /**
    * Install a (new) set of virtuals. Probes whose key is unchanged keep their schedule and any probe in
-   * flight; new probes are spread over the start-up window; probes no longer configured are cancelled.
+   * flight; new probes are spread over the start-up window; probes no longer configured are dropped
+   * (one in flight runs to its verdict or deadline, and its result is ignored).
    */
   load(virtuals: VirtualState[]): void {
     const old = this.groups;
@@ -113,7 +159,7 @@ export class Engine {
               subscribers: [],
               seq: 0,
               running: false,
-              controller: null,
+              due: 0,
               startedAt: 0,
               live: true,
             };
@@ -124,18 +170,17 @@ export class Engine {
         g.subscribers.push(r);
       }
     }
-    for (const [key, g] of old) {
-      if (next.has(key)) continue;
-      g.live = false;
-      g.controller?.abort();
-    }
+    for (const [key, g] of old) if (!next.has(key)) g.live = false;
     this.groups = next;
     this.virtualsState = virtuals;
+    this.startRate = 0;
+    for (const g of next.values()) this.startRate += 1 / g.periodMs;
     // Spread the first probes evenly, so N reals with loopdelay L make a steady N/L probes a second.
     const t0 = this.now();
     fresh.forEach((g, i) => {
       const window = Math.min(this.spreadMs, g.periodMs);
-      this.wheel.add(t0 + (fresh.length > 1 ? (i * window) / fresh.length : 0), { kind: 'start', g, seq: g.seq });
+      g.due = t0 + (fresh.length > 1 ? (i * window) / fresh.length : 0);
+      this.wheel.add(g.due, g);
     });
     for (const v of virtuals) if (v.reals.length === 0) this.opts.hooks?.onVirtualTested?.(v);
   }
@@ -149,7 +194,8 @@ export class Engine {
   stop(): void {
     this.running = false;
     this.wheel.stop();
-    for (const g of this.groups.values()) g.controller?.abort();
+    for (const b of this.batches.values()) b.controller.abort();
+    this.batches.clear();
   }
 
   /** For tests and the CLI's one-shot mode: advance the wheel now. */
@@ -158,28 +204,64 @@ export class Engine {
   }
 
   private fire(item: WheelItem): void {
-    const g = item.g;
-    if (!g.live || item.seq !== g.seq) return;
-    if (item.kind === 'start') {
-      if (!g.running && this.running) this.startProbe(g);
-    } else if (g.running) {
-      this.expire(g);
-    }
+    if ('controller' in item) return this.expireBatch(item);
+    const g = item;
+    if (!g.live || g.running || !this.running) return;
+    const now = this.now();
+    if (this.takeStartBudget(now)) this.startProbe(g, now);
+    else this.wheel.defer(g);
   }
 
-  private startProbe(g: ProbeGroup): void {
+  /**
+   * Bounds the probes started in one wheel advance to twice the average rate (plus a burst), so a
+   * stall does not release thousands of probes at once: their connects would run back to back and
+   * every probe in the burst would measure the whole burst as its latency.
+   */
+  private takeStartBudget(now: number): boolean {
+    const tick = Math.floor(now / this.tickMs);
+    if (tick !== this.budgetTick) {
+      const elapsed = this.budgetTick < 0 ? this.tickMs : Math.min((tick - this.budgetTick) * this.tickMs, MAX_BUDGET_WINDOW_MS);
+      this.budgetTick = tick;
+      this.budgetLeft = START_BURST + Math.ceil(2 * this.startRate * elapsed);
+    }
+    if (this.budgetLeft <= 0) return false;
+    this.budgetLeft--;
+    return true;
+  }
+
+  /** The deadline batch (shared AbortController) for a probe starting now. */
+  private batchFor(startedAt: number, timeoutMs: number): DeadlineBatch {
+    const tick = this.wheel.tickOf(startedAt + timeoutMs);
+    let b = this.batches.get(tick);
+    if (!b) {
+      const controller = new AbortController();
+      // Every probe of the batch listens on this one signal.
+      setMaxListeners(0, controller.signal);
+      b = { controller, tick, groups: [], seqs: [], ctx: null };
+      this.batches.set(tick, b);
+      this.wheel.add(startedAt + timeoutMs, b);
+    }
+    return b;
+  }
+
+  private startProbe(g: ProbeGroup, startedAt: number): void {
+    this.lateness.record(startedAt - g.due);
     g.seq++;
     const seq = g.seq;
     g.running = true;
-    g.startedAt = this.now();
-    const controller = new AbortController();
-    g.controller = controller;
-    this.wheel.add(g.startedAt + g.timeoutMs, { kind: 'deadline', g, seq });
+    g.startedAt = startedAt;
+    const batch = this.batchFor(startedAt, g.timeoutMs);
+    batch.groups.push(g);
+    batch.seqs.push(seq);
     const first = g.subscribers[0];
     const comm = first && this.opts.comm ? this.opts.comm(first) : undefined;
+    let ctx: ProbeContext;
+    if (comm) ctx = { signal: batch.controller.signal, timeoutMs: g.timeoutMs, comm };
+    else if (batch.ctx !== null && batch.ctx.timeoutMs === g.timeoutMs) ctx = batch.ctx;
+    else ctx = batch.ctx = { signal: batch.controller.signal, timeoutMs: g.timeoutMs };
     let p: Promise<ProbeResult>;
     try {
-      p = g.tester.probe(g.target, g.params, comm ? { signal: controller.signal, timeoutMs: g.timeoutMs, comm } : { signal: controller.signal, timeoutMs: g.timeoutMs });
+      p = g.tester.probe(g.target, g.params, ctx);
     } catch (e) {
       p = Promise.resolve({ ok: false, detail: `tester ${g.tester.name} failed: ${(e as Error).message}` });
     }
@@ -189,16 +271,32 @@ export class Engine {
     );
   }
 
-  /** The hard deadline: the probe is judged failed now, whatever the tester still does. */
-  private expire(g: ProbeGroup): void {
-    g.controller?.abort();
-    this.finish(g, g.seq, { ok: false, detail: `no verdict within ${g.timeoutMs / 1000}s`, problem: 'conn' });
+  /**
+   * The hard deadline of every probe in the batch: those still running are judged failed now,
+   * whatever the tester still does, and the shared signal is aborted so the testers let go.
+   */
+  private expireBatch(b: DeadlineBatch): void {
+    this.batches.delete(b.tick);
+    let late = false;
+    for (let i = 0; i < b.groups.length; i++) {
+      const g = b.groups[i]!;
+      if (g.running && g.seq === b.seqs[i]) late = true;
+    }
+    if (!late) return;
+    b.controller.abort();
+    for (let i = 0; i < b.groups.length; i++) {
+      const g = b.groups[i]!;
+      if (g.running && g.seq === b.seqs[i]) {
+        if (g.live) this.finish(g, g.seq, { ok: false, detail: `no verdict within ${g.timeoutMs / 1000}s`, problem: 'conn' });
+        else g.running = false;
+      }
+    }
   }
 
   private finish(g: ProbeGroup, seq: number, res: ProbeResult): void {
-    if (!g.running || seq !== g.seq || !g.live) return;
+    if (!g.running || seq !== g.seq) return;
     g.running = false;
-    g.controller = null;
+    if (!g.live) return;
     const end = this.now();
     const totalMs = end - g.startedAt;
     const sample = sampleOf(res, totalMs);
@@ -212,8 +310,8 @@ export class Engine {
     c.bytesRcvd += res.bytesReceived ?? 0;
     for (const r of g.subscribers) this.evaluate(r, res, sample);
     if (this.running) {
-      const due = Math.max(g.startedAt + g.periodMs, end);
-      this.wheel.add(due, { kind: 'start', g, seq: g.seq });
+      g.due = nextDue(g.due, g.startedAt, end, g.periodMs);
+      this.wheel.add(g.due, g);
     }
   }
 

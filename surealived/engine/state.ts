@@ -23,7 +23,10 @@ export interface RealStats {
   lastConn: number;
   lastResp: number;
   lastTotal: number;
-  /** Rolling window of the last `stats_samples` probes: [conn, resp, total] ms. */
+  /**
+   * Rolling window of the last `stats_samples` probes: [conn, resp, total] ms. Once the window is full
+   * recordProbe rewrites the oldest row in place: copy a row to keep it.
+   */
   readonly samples: Array<readonly [number, number, number]>;
   /** Lifetime sums in ms (for tavg*). */
   sumConn: number;

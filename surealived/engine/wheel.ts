@@ -17,9 +17,22 @@ export class Wheel<T> {
     this.lastTick = Math.floor(opts.now() / opts.tickMs);
   }
 
+  /** The tick at which an item added for `at` (monotonic ms) fires. */
+  tickOf(at: number): number {
+    return Math.max(Math.ceil(at / this.opts.tickMs), this.lastTick + 1);
+  }
+
   /** Run `item` at the first tick at or after `at` (monotonic ms). */
   add(at: number, item: T): void {
-    const tick = Math.max(Math.ceil(at / this.opts.tickMs), this.lastTick + 1);
+    this.addAtTick(this.tickOf(at), item);
+  }
+
+  /** Run `item` at the next advance(), not in the one running now. */
+  defer(item: T): void {
+    this.addAtTick(Math.max(this.lastTick, Math.floor(this.opts.now() / this.opts.tickMs)) + 1, item);
+  }
+
+  private addAtTick(tick: number, item: T): void {
     const b = this.buckets.get(tick);
     if (b) b.push(item);
     else this.buckets.set(tick, [item]);
