@@ -18,7 +18,7 @@ done
 for m in $(cat /mods/order); do insmod "/mods/$m" || fail "insmod $m"; done
 
 mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /host || fail "mount hostroot"
-mount -t tmpfs -o size=256m tmpfs /ovl
+mount -t tmpfs -o size=60% tmpfs /ovl
 mkdir -p /ovl/upper /ovl/work
 mount -t overlay overlay -o lowerdir=/host,upperdir=/ovl/upper,workdir=/ovl/work /mnt || fail "mount overlay"
 
@@ -28,7 +28,7 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro modules /mnt/lib/modules || fail
 mount -t proc proc /mnt/proc
 mount -t sysfs sysfs /mnt/sys
 mount -t devtmpfs devtmpfs /mnt/dev
-mount -t tmpfs tmpfs /mnt/tmp
+# /tmp stays the (writable) overlay of the host's /tmp: the checkout under test may live there.
 mount -t tmpfs tmpfs /mnt/run
 mkdir -p "/mnt$SHARE"
 # msize 512k: node reads whole files through 9p; the default 8k makes that slow under TCG.

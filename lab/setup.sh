@@ -6,7 +6,7 @@ set -eu
 CACHE="${SUREALIVED_LAB_CACHE:-${HOME:-/root}/.cache/surealived-ts/lab}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # Bump when the initramfs layout or init script changes, so old caches are rebuilt.
-LAB_REV=5
+LAB_REV=6
 ENVFILE="$CACHE/lab.env"
 
 log() { echo "lab/setup: $*" >&2; }
