@@ -10,6 +10,8 @@ import {
   describeService,
   encodeOp,
   encodeServiceSelector,
+  opSubject,
+  writeOpMessage,
   type EncodedRequest,
 } from './codec.js';
 import { IpvsError, kernelError, type IpvsOpName } from './errors.js';
@@ -23,7 +25,7 @@ import type {
   ServiceSelector,
   Timeouts,
 } from './types.js';
-import { WireError, parseGenl, type NetlinkMessage } from './wire.js';
+import { AttrWriter, WireError, parseGenl, type NetlinkMessage } from './wire.js';
 
 const EMPTY = Buffer.alloc(0);
 const noSubject = (): string => '';
@@ -31,7 +33,7 @@ const noSubject = (): string => '';
 export interface IpvsClientOptions extends TransportOptions {}
 
 export interface ApplyOptions {
-  /** Ops per datagram (one ACK each); default 64, at most the socket's `maxInFlight`. */
+  /** Ops per datagram (one ACK each); default 256, at most the socket's `maxInFlight`. */
   batchSize?: number;
   /**
    * Datagrams in flight; default 4. Every op in flight may be answered with an error, so the
@@ -205,43 +207,63 @@ export class IpvsClient {
    * A failed op does not stop the later ones (the kernel goes on with the rest of the datagram).
    */
   async apply(ops: readonly IpvsOp[], opts: ApplyOptions = {}): Promise<ApplyResult[]> {
-    const batchSize = Math.min(this.t.maxInFlight, Math.max(1, opts.batchSize ?? 64));
-    const window = Math.max(1, opts.window ?? 4);
-    const results = new Array<ApplyResult>(ops.length);
-    const toSend: { index: number; req: EncodedRequest }[] = [];
-    ops.forEach((op, index) => {
-      try {
-        toSend.push({ index, req: encodeOp(op) });
-      } catch (e) {
-        results[index] = { op, ok: false, error: this.convert(e, op.kind) };
-      }
+    const errors = await this.applyAll(ops, opts);
+    return ops.map((op, i) => {
+      const error = errors[i];
+      return error ? { op, ok: false, error } : { op, ok: true };
     });
-    const chunks: { index: number; req: EncodedRequest }[][] = [];
-    for (let i = 0; i < toSend.length; i += batchSize) chunks.push(toSend.slice(i, i + batchSize));
+  }
 
+  /** As apply(), answering only the errors (undefined where an op succeeded): no result object per op in bulk loads. */
+  async applyAll(ops: readonly IpvsOp[], opts: ApplyOptions = {}): Promise<(IpvsError | undefined)[]> {
     const t = this.t;
+    const batchSize = Math.min(t.maxInFlight, Math.max(1, opts.batchSize ?? 256));
+    const window = Math.max(1, opts.window ?? 4);
+    const results = new Array<IpvsError | undefined>(ops.length);
+    // Every op is encoded, as a whole message, straight into one buffer; each datagram is a slice of it.
+    const w = new AttrWriter(Math.max(512, ops.length * 128));
+    const sent = new Int32Array(ops.length); // index in `ops` of each encoded message
+    const ends = new Int32Array(ops.length); // where it ends in the buffer
+    let n = 0;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      try {
+        writeOpMessage(w, this.family, IPVS_GENL_VERSION, op);
+        sent[n] = i;
+        ends[n++] = w.off;
+      } catch (e) {
+        results[i] = this.convert(e, op.kind);
+      }
+    }
+    const data = w.buf;
+    const chunks = Math.ceil(n / batchSize);
+
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < chunks.length) {
-        const chunk = chunks[next++] ?? [];
+      while (next < chunks) {
+        const lo = next++ * batchSize;
+        const hi = Math.min(n, lo + batchSize);
+        const frames = data.subarray(lo === 0 ? 0 : ends[lo - 1], ends[hi - 1]);
         try {
-          const errnos = await t.batch(this.family, IPVS_GENL_VERSION, chunk.map((c) => c.req));
-          chunk.forEach((c, i) => {
-            const op = ops[c.index] as IpvsOp;
-            const errno = errnos[i] ?? 0;
-            results[c.index] = errno ? { op, ok: false, error: kernelError(op.kind, errno, c.req.subject()) } : { op, ok: true };
-          });
+          const errnos = await t.batchFrames(frames, hi - lo);
+          for (let k = lo; k < hi; k++) {
+            const errno = errnos[k - lo]!;
+            if (errno) {
+              const op = ops[sent[k]!]!;
+              results[sent[k]!] = kernelError(op.kind, errno, opSubject(op));
+            }
+          }
         } catch (e) {
-          for (const c of chunk) {
-            const op = ops[c.index] as IpvsOp;
-            results[c.index] = { op, ok: false, error: this.convert(e, op.kind, c.req.subject()) };
+          for (let k = lo; k < hi; k++) {
+            const op = ops[sent[k]!]!;
+            results[sent[k]!] = this.convert(e, op.kind, opSubject(op));
           }
         }
       }
     };
     // Workers take chunks in order, and the kernel handles one socket's datagrams in send order,
     // so ops take effect in the order given.
-    await Promise.all(Array.from({ length: Math.min(window, chunks.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(window, chunks) }, worker));
     return results;
   }
 

@@ -1,7 +1,6 @@
 // Pure codec between the IPVS nouns (Service, Destination, ops) and IPVS generic-netlink attributes.
 // Handles the ABI's quirks: ports and IPv4 netmasks in network order, FLAGS as {flags, mask}, HASHED bit.
 import { isIPv6 } from 'node:net';
-import { endianness } from 'node:os';
 import * as abi from './abi.js';
 import { Cmd, CmdAttr, DestAttr, InfoAttr, StatsAttr, SvcAttr } from './abi.js';
 import { IpvsError } from './errors.js';
@@ -34,31 +33,40 @@ import {
   readUint,
 } from './wire.js';
 
-const LE = endianness() === 'LE';
-
 // ---------------------------------------------------------------------------------------------------
 // Addresses
 
-/** Dotted quad -> 4 bytes, without regexps (it runs once per op in bulk loads). */
+/** 0..255 without leading zeros (inet_pton refuses them). */
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
+/**
+ * Dotted quad -> its value as an unsigned 32-bit number (network order: a is the top byte), or -1.
+ * One regexp rather than a loop over the characters: it runs once or twice per op in bulk loads,
+ * mostly before the JIT has compiled anything under emulation, and there the loop cost more.
+ */
+function ipv4Value(s: string): number {
+  const m = IPV4.exec(s);
+  return m ? ((+m[1]! * 256 + +m[2]!) * 256 + +m[3]!) * 256 + +m[4]! : -1;
+}
+
 function parseIPv4(s: string): Buffer | undefined {
+  const v = ipv4Value(s);
+  if (v < 0) return undefined;
   const out = Buffer.alloc(4);
-  let part = 0;
-  let digits = 0;
-  let value = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : 46;
-    if (c === 46) {
-      if (digits === 0 || value > 255 || part > 3) return undefined;
-      out[part++] = value;
-      digits = 0;
-      value = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined; // no leading zeros (inet_pton refuses them)
-      value = value * 10 + (c - 48);
-      digits++;
-    } else return undefined;
+  out.writeUInt32BE(v, 0);
+  return out;
+}
+
+/** An address attribute; IPv4 is written in place (the common case of bulk loads). */
+function writeAddress(w: AttrWriter, type: number, address: string, family: Family): void {
+  if (family === 4) {
+    const v = ipv4Value(address);
+    if (v < 0) throw new WireError(`not an IPv4 address: ${JSON.stringify(address)}`);
+    w.ipv4(type, v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+    return;
   }
-  return part === 4 ? out : undefined;
+  w.bytes(type, addressBytes(address, family));
 }
 
 /** IPv4 "a.b.c.d" -> 4 bytes, IPv6 (any textual form, incl. ::ffff:a.b.c.d) -> 16 bytes. */
@@ -208,7 +216,7 @@ function writeServiceKey(w: AttrWriter, sel: ServiceSelector): void {
   const protocol = PROTOCOLS[sel.protocol];
   if (protocol === undefined) throw new WireError(`unknown protocol ${JSON.stringify(sel.protocol)}`);
   w.u16(SvcAttr.PROTOCOL, protocol);
-  w.bytes(SvcAttr.ADDR, addressBytes(sel.address, sel.family));
+  writeAddress(w, SvcAttr.ADDR, sel.address, sel.family);
   w.be16(SvcAttr.PORT, checkPort(sel.port));
 }
 
@@ -233,16 +241,7 @@ export function writeService(w: AttrWriter, svc: Service): void {
   w.str(SvcAttr.SCHED_NAME, svc.scheduler);
   // struct ip_vs_flags {u32 flags; u32 mask}: mask ~0 sets every bit to ours. HASHED is never sent:
   // the kernel would then believe the new service is already in its hash table.
-  const flags = Buffer.alloc(8);
-  const bits = flagsToBits(svc.flags) & ~abi.SVC_F_HASHED;
-  if (LE) {
-    flags.writeUInt32LE(bits, 0);
-    flags.writeUInt32LE(0xffffffff, 4);
-  } else {
-    flags.writeUInt32BE(bits, 0);
-    flags.writeUInt32BE(0xffffffff, 4);
-  }
-  w.bytes(SvcAttr.FLAGS, flags);
+  w.u32pair(SvcAttr.FLAGS, (flagsToBits(svc.flags) & ~abi.SVC_F_HASHED) >>> 0, 0xffffffff);
   w.u32(SvcAttr.TIMEOUT, checkU32(svc.timeout, 'timeout'));
   // The kernel reads NETMASK as __be32: for IPv4 it is the mask in network order; for IPv6 it
   // compares the same 4 bytes as a plain number (prefix length), so libipvs sends host order.
@@ -330,7 +329,7 @@ function writeDestKey(w: AttrWriter, sel: DestinationSelector, svcFamily: Family
   const family = sel.family ?? svcFamily;
   // ADDR_FAMILY always sent (3.18+): it is what lets a tunnel dest differ from the service's AF.
   w.u16(DestAttr.ADDR_FAMILY, familyToAf(family));
-  w.bytes(DestAttr.ADDR, addressBytes(sel.address, family));
+  writeAddress(w, DestAttr.ADDR, sel.address, family);
   w.be16(DestAttr.PORT, checkPort(sel.port));
 }
 
@@ -442,46 +441,245 @@ export interface EncodedRequest {
   subject: () => string;
 }
 
-const destSubject = (svc: ServiceSelector, dest: DestinationSelector) => (): string =>
-  `${describeService(svc)} -> ${describeDestination(dest)}`;
-const noSubject = (): string => '';
+/** Human name of what an op touches, for error messages ("TCP 10.0.0.1:80 -> 10.0.0.2:80"). */
+export function opSubject(op: IpvsOp): string {
+  switch (op.kind) {
+    case 'addService':
+    case 'updateService':
+    case 'deleteService':
+      return describeService(op.service);
+    case 'addDestination':
+    case 'updateDestination':
+    case 'deleteDestination':
+      return `${describeService(op.service)} -> ${describeDestination(op.destination)}`;
+    case 'zero':
+      return op.service ? describeService(op.service) : '';
+    case 'setTimeouts':
+    case 'flush':
+      return '';
+  }
+}
 
-function writeOp(w: AttrWriter, op: IpvsOp): { cmd: Cmd; subject: () => string } {
+/** Writes the attributes of `op`; returns its command. */
+function writeOp(w: AttrWriter, op: IpvsOp): Cmd {
   switch (op.kind) {
     case 'addService':
     case 'updateService':
       writeService(w, op.service);
-      return { cmd: op.kind === 'addService' ? Cmd.NEW_SERVICE : Cmd.SET_SERVICE, subject: () => describeService(op.service) };
+      return op.kind === 'addService' ? Cmd.NEW_SERVICE : Cmd.SET_SERVICE;
     case 'deleteService':
       writeServiceSelector(w, op.service);
-      return { cmd: Cmd.DEL_SERVICE, subject: () => describeService(op.service) };
+      return Cmd.DEL_SERVICE;
     case 'addDestination':
     case 'updateDestination':
       writeServiceSelector(w, op.service);
       writeDestination(w, op.destination, op.service.family);
-      return { cmd: op.kind === 'addDestination' ? Cmd.NEW_DEST : Cmd.SET_DEST, subject: destSubject(op.service, op.destination) };
+      return op.kind === 'addDestination' ? Cmd.NEW_DEST : Cmd.SET_DEST;
     case 'deleteDestination':
       writeServiceSelector(w, op.service);
       writeDestinationSelector(w, op.destination, op.service.family);
-      return { cmd: Cmd.DEL_DEST, subject: destSubject(op.service, op.destination) };
+      return Cmd.DEL_DEST;
     case 'setTimeouts': {
       // 0 (or absent) leaves the kernel's value unchanged.
       const t = op.timeouts;
       if (t.tcp !== undefined) w.u32(CmdAttr.TIMEOUT_TCP, checkU32(t.tcp, 'tcp timeout'));
       if (t.tcpFin !== undefined) w.u32(CmdAttr.TIMEOUT_TCP_FIN, checkU32(t.tcpFin, 'tcpfin timeout'));
       if (t.udp !== undefined) w.u32(CmdAttr.TIMEOUT_UDP, checkU32(t.udp, 'udp timeout'));
-      return { cmd: Cmd.SET_CONFIG, subject: noSubject };
+      return Cmd.SET_CONFIG;
     }
-    case 'zero': {
-      const svc = op.service;
-      if (!svc) return { cmd: Cmd.ZERO, subject: noSubject };
-      writeServiceSelector(w, svc);
-      return { cmd: Cmd.ZERO, subject: () => describeService(svc) };
-    }
+    case 'zero':
+      if (op.service) writeServiceSelector(w, op.service);
+      return Cmd.ZERO;
     case 'flush':
-      return { cmd: Cmd.FLUSH, subject: noSubject };
+      return Cmd.FLUSH;
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Fast path for the bulk of a load: NEW_DEST / SET_DEST of an IPv4 destination in an IPv4 service.
+// A message template made once by the general encoder is copied and only the values are patched:
+// under emulation the JIT is slow to kick in, and there the general path's ~60 calls per op dominated.
+
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Where the values sit inside the DEST attribute of a template. */
+const DEST_AT = { addr: 16, port: 24, fwd: 32, weight: 40, uthresh: 48, lthresh: 56 } as const;
+
+function destTemplate(fwmark: boolean): Buffer {
+  const w = new AttrWriter(256);
+  const m = w.beginMessage(0, 0, 0, 0, 0);
+  writeServiceSelector(w, fwmark ? { family: 4, fwmark: 1 } : { family: 4, protocol: 'tcp', address: '0.0.0.0', port: 0 });
+  writeDestination(w, { family: 4, address: '0.0.0.0', port: 0, forward: 'masq', weight: 0, upperThreshold: 0, lowerThreshold: 0 }, 4);
+  w.endMessage(m);
+  return w.take();
+}
+
+let templates: { addr: Buffer; fwmark: Buffer } | undefined;
+// The service of the previous op: a load sends all the destinations of a service in a row.
+let lastSel: ServiceSelector | undefined;
+let lastSelText = '';
+let lastSelValue = -1;
+
+const isU32 = (v: number): boolean => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const isPort = (v: number): boolean => Number.isInteger(v) && v >= 0 && v <= 0xffff;
+
+/** Writes a NEW_DEST / SET_DEST message the way writeOp does, or returns false (nothing written) when not the simple case. */
+function writeDestFast(w: AttrWriter, family: number, version: number, cmd: Cmd, sel: ServiceSelector, dest: Destination): boolean {
+  if (!LE || sel.family !== 4 || dest.family !== 4) return false;
+  if (dest.tunnelType !== undefined || dest.tunnelPort !== undefined || dest.tunnelFlags !== undefined) return false;
+  const fwd = FORWARDS.indexOf(dest.forward);
+  if (fwd < 0 || !isPort(dest.port) || !isU32(dest.weight) || !isU32(dest.upperThreshold) || !isU32(dest.lowerThreshold)) return false;
+  const daddr = ipv4Value(dest.address);
+  if (daddr < 0) return false;
+  const fw = isFwmarkSelector(sel);
+  let saddr = 0;
+  let proto = 0;
+  if (fw) {
+    if (!isU32(sel.fwmark)) return false;
+  } else {
+    proto = PROTOCOLS[sel.protocol];
+    if (proto === undefined || !isPort(sel.port)) return false;
+    if (sel === lastSel && sel.address === lastSelText) saddr = lastSelValue;
+    else {
+      saddr = ipv4Value(sel.address);
+      if (saddr < 0) return false;
+      lastSel = sel;
+      lastSelText = sel.address;
+      lastSelValue = saddr;
+    }
+  }
+  templates ??= { addr: destTemplate(false), fwmark: destTemplate(true) };
+  const tpl = fw ? templates.fwmark : templates.addr;
+  const o = w.reserve(tpl.length);
+  const b = w.buf;
+  b.set(tpl, o);
+  b[o + 4] = family;
+  b[o + 5] = family >>> 8;
+  b[o + 16] = cmd;
+  b[o + 17] = version;
+  let d: number; // start of the DEST attribute
+  if (fw) {
+    const m = sel.fwmark;
+    b[o + 36] = m;
+    b[o + 37] = m >>> 8;
+    b[o + 38] = m >>> 16;
+    b[o + 39] = m >>> 24;
+    d = o + 40;
+  } else {
+    b[o + 36] = proto;
+    b[o + 37] = proto >>> 8;
+    b[o + 44] = saddr >>> 24;
+    b[o + 45] = saddr >>> 16;
+    b[o + 46] = saddr >>> 8;
+    b[o + 47] = saddr;
+    b[o + 52] = sel.port >>> 8;
+    b[o + 53] = sel.port;
+    d = o + 56;
+  }
+  b[d + DEST_AT.addr] = daddr >>> 24;
+  b[d + DEST_AT.addr + 1] = daddr >>> 16;
+  b[d + DEST_AT.addr + 2] = daddr >>> 8;
+  b[d + DEST_AT.addr + 3] = daddr;
+  b[d + DEST_AT.port] = dest.port >>> 8;
+  b[d + DEST_AT.port + 1] = dest.port;
+  b[d + DEST_AT.fwd] = fwd;
+  const wt = dest.weight;
+  b[d + DEST_AT.weight] = wt;
+  b[d + DEST_AT.weight + 1] = wt >>> 8;
+  b[d + DEST_AT.weight + 2] = wt >>> 16;
+  b[d + DEST_AT.weight + 3] = wt >>> 24;
+  const ut = dest.upperThreshold;
+  b[d + DEST_AT.uthresh] = ut;
+  b[d + DEST_AT.uthresh + 1] = ut >>> 8;
+  b[d + DEST_AT.uthresh + 2] = ut >>> 16;
+  b[d + DEST_AT.uthresh + 3] = ut >>> 24;
+  const lt = dest.lowerThreshold;
+  b[d + DEST_AT.lthresh] = lt;
+  b[d + DEST_AT.lthresh + 1] = lt >>> 8;
+  b[d + DEST_AT.lthresh + 2] = lt >>> 16;
+  b[d + DEST_AT.lthresh + 3] = lt >>> 24;
+  return true;
+}
+
+/** NEW_SERVICE / SET_SERVICE templates by selector kind and scheduler, with where the flags word starts. */
+const serviceTemplates = new Map<string, { tpl: Buffer; flagsAt: number }>();
+
+function serviceTemplate(fw: boolean, scheduler: string): { tpl: Buffer; flagsAt: number } {
+  const key = fw ? `f${scheduler}` : `a${scheduler}`;
+  let t = serviceTemplates.get(key);
+  if (!t) {
+    const w = new AttrWriter(256);
+    const m = w.beginMessage(0, 0, 0, 0, 0);
+    writeService(w, makeService(fw ? { family: 4, fwmark: 1, scheduler, netmask: 0 } : { family: 4, protocol: 'tcp', address: '0.0.0.0', port: 0, scheduler, netmask: 0 }));
+    w.endMessage(m);
+    const tpl = w.take();
+    // SCHED_NAME follows the key attributes: {len, type} + name + NUL, padded.
+    const schedAt = fw ? 40 : 56;
+    t = { tpl, flagsAt: schedAt + ((4 + scheduler.length + 1 + 3) & ~3) };
+    serviceTemplates.set(key, t);
+  }
+  return t;
+}
+
+/** Writes a NEW_SERVICE / SET_SERVICE message the way writeOp does, or returns false (nothing written) when not the simple case. */
+function writeServiceFast(w: AttrWriter, family: number, version: number, cmd: Cmd, svc: Service): boolean {
+  if (!LE || svc.family !== 4 || svc.peName) return false;
+  const sched = svc.scheduler;
+  if (sched.length === 0 || sched.length >= abi.SCHEDNAME_MAXLEN) return false;
+  for (let i = 0; i < sched.length; i++) if (sched.charCodeAt(i) > 0x7f) return false;
+  if (!isU32(svc.timeout) || !isU32(svc.netmask)) return false;
+  const fw = typeof svc.fwmark === 'number' && svc.fwmark > 0; // isFwmarkSelector, without narrowing Service away
+  let saddr = 0;
+  let proto = 0;
+  if (fw) {
+    if (!isU32(svc.fwmark)) return false;
+  } else {
+    proto = PROTOCOLS[svc.protocol];
+    if (proto === undefined || !isPort(svc.port)) return false;
+    saddr = ipv4Value(svc.address);
+    if (saddr < 0) return false;
+  }
+  const { tpl, flagsAt } = serviceTemplate(fw, sched);
+  const o = w.reserve(tpl.length);
+  const b = w.buf;
+  b.set(tpl, o);
+  b[o + 4] = family;
+  b[o + 5] = family >>> 8;
+  b[o + 16] = cmd;
+  b[o + 17] = version;
+  if (fw) {
+    const m = svc.fwmark;
+    b[o + 36] = m;
+    b[o + 37] = m >>> 8;
+    b[o + 38] = m >>> 16;
+    b[o + 39] = m >>> 24;
+  } else {
+    b[o + 36] = proto;
+    b[o + 37] = proto >>> 8;
+    b[o + 44] = saddr >>> 24;
+    b[o + 45] = saddr >>> 16;
+    b[o + 46] = saddr >>> 8;
+    b[o + 47] = saddr;
+    b[o + 52] = svc.port >>> 8;
+    b[o + 53] = svc.port;
+  }
+  const f = o + flagsAt + 4; // FLAGS {flags, mask ~0 (already in the template)}, then TIMEOUT, then NETMASK
+  b[f] = flagsToBits(svc.flags) & ~abi.SVC_F_HASHED;
+  const t = svc.timeout;
+  b[f + 12] = t;
+  b[f + 13] = t >>> 8;
+  b[f + 14] = t >>> 16;
+  b[f + 15] = t >>> 24;
+  const nm = svc.netmask; // network order for IPv4
+  b[f + 20] = nm >>> 24;
+  b[f + 21] = nm >>> 16;
+  b[f + 22] = nm >>> 8;
+  b[f + 23] = nm;
+  return true;
+}
+
+const invalid = (op: IpvsOp, e: unknown): unknown =>
+  e instanceof WireError ? new IpvsError('EINVAL', op.kind, `${op.kind}: ${e.message}`) : e;
 
 // One scratch writer for all encodes: encoding is synchronous, so it is never shared mid-use.
 const scratch = new AttrWriter(4096);
@@ -490,13 +688,33 @@ const scratch = new AttrWriter(4096);
 export function encodeOp(op: IpvsOp): EncodedRequest {
   scratch.off = 0;
   try {
-    const { cmd, subject } = writeOp(scratch, op);
-    return { cmd, attrs: scratch.take(), subject };
+    const cmd = writeOp(scratch, op);
+    return { cmd, attrs: scratch.take(), subject: () => opSubject(op) };
   } catch (e) {
     scratch.off = 0;
-    if (e instanceof WireError) throw new IpvsError('EINVAL', op.kind, `${op.kind}: ${e.message}`);
-    throw e;
+    throw invalid(op, e);
   }
+}
+
+/**
+ * Appends `op` as a whole generic-netlink message (flags and sequence number left 0, to be stamped
+ * by the transport), straight into a batch buffer. Invalid input writes nothing and throws
+ * IpvsError EINVAL.
+ */
+export function writeOpMessage(w: AttrWriter, family: number, version: number, op: IpvsOp): void {
+  if (op.kind === 'addService' && writeServiceFast(w, family, version, Cmd.NEW_SERVICE, op.service)) return;
+  if (op.kind === 'updateService' && writeServiceFast(w, family, version, Cmd.SET_SERVICE, op.service)) return;
+  if (op.kind === 'addDestination' && writeDestFast(w, family, version, Cmd.NEW_DEST, op.service, op.destination)) return;
+  if (op.kind === 'updateDestination' && writeDestFast(w, family, version, Cmd.SET_DEST, op.service, op.destination)) return;
+  const start = w.beginMessage(family, 0, 0, 0, version);
+  try {
+    const cmd = writeOp(w, op); // may grow (replace) w.buf
+    w.buf[start + 16] = cmd;
+  } catch (e) {
+    w.off = start;
+    throw invalid(op, e);
+  }
+  w.endMessage(start);
 }
 
 /** A Service with ipvsadm's defaults (wlc, no flags, netmask /32 or /128) for the fields not given. */

@@ -3,7 +3,7 @@
 import netlink from 'netlink';
 import { constants } from 'node:os';
 import * as abi from './abi.js';
-import { AttrWriter, parseGenl, parseMessages, readErrno, readU16Host, type NetlinkMessage } from './wire.js';
+import { AttrWriter, parseGenl, parseMessages, readErrno, readU16Host, stampMessages, type NetlinkMessage } from './wire.js';
 
 /** A request failed in the kernel (errno > 0) or in the transport (see `transport`). */
 export class NetlinkRequestError extends Error {
@@ -36,16 +36,28 @@ function one(family: number, flags: number, seq: number, version: number, req: G
   return w.take();
 }
 
+/**
+ * A batch in flight: consecutive sequence numbers `first .. first + count - 1`, one record for all
+ * (a record per message cost more than the encoding in bulk loads). Only errors and the last
+ * message's ACK come back.
+ */
+interface Batch {
+  readonly first: number;
+  readonly count: number;
+  readonly errnos: Int32Array;
+  readonly done: (err: NetlinkRequestError | null) => void;
+}
+
 interface Pending {
-  /** 'ack': doit with NLM_F_ACK; 'dump': ends with NLMSG_DONE; 'silent': batch member without ACK. */
-  kind: 'ack' | 'dump' | 'silent';
+  /** 'ack': doit with NLM_F_ACK; 'dump': ends with NLMSG_DONE. */
+  kind: 'ack' | 'dump';
   replies: NetlinkMessage[];
   done: (err: NetlinkRequestError | null, replies: NetlinkMessage[]) => void;
 }
 
 /**
  * Receive-queue cost we reserve per request that may be answered (an error echoes the request):
- * a generous skb truesize. Overflowing SO_RCVBUF makes the kernel drop replies (ENOBUFS), and the
+ * a generous skb truesize (an error echoing a ~120-byte IPVS request is a 768-byte skb on 6.1). Overflowing SO_RCVBUF makes the kernel drop replies (ENOBUFS), and the
  * `netlink` 0.3.0 addon aborts the process on that recvmsg error, so we never let it happen.
  */
 const REPLY_COST = 1536;
@@ -62,11 +74,16 @@ export interface TransportOptions {
 export class GenlTransport {
   private readonly sock: InstanceType<typeof netlink.RawNetlinkSocket>;
   private readonly pending = new Map<number, Pending>();
+  private readonly batches = new Set<Batch>();
   private seq = (Math.random() * 0x7fffffff) >>> 0;
   private dumpChain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly timeoutMs: number;
-  /** Bytes of receive queue we may commit to replies still to come (half of SO_RCVBUF). */
+  /**
+   * Bytes of receive queue we may commit to replies still to come: three quarters of SO_RCVBUF (the
+   * kernel drops only once the queue is over it), so that one datagram can carry ~200 ops with the
+   * default rmem_max (every datagram costs an event-loop turn and an ACK).
+   */
   readonly budget: number;
   private committed = 0;
   private readonly waiting: { cost: number; go: () => void }[] = [];
@@ -85,7 +102,7 @@ export class GenlTransport {
       this.failAll(new NetlinkRequestError(errno, kind, `netlink socket error: ${err.message}`));
     });
     this.sock.unref();
-    this.budget = Math.max(REPLY_COST * 16, Math.floor(this.sock.getRecvBufferSize() / 2));
+    this.budget = Math.max(REPLY_COST * 16, Math.floor((this.sock.getRecvBufferSize() * 3) / 4));
   }
 
   /** Largest number of requests that may be waiting for replies at once. */
@@ -138,22 +155,51 @@ export class GenlTransport {
 
   private nextSeq(): number {
     do this.seq = (this.seq + 1) >>> 0;
-    while (this.seq === 0 || this.pending.has(this.seq));
+    while (this.seq === 0 || this.pending.has(this.seq) || this.batchOf(this.seq));
     return this.seq;
   }
 
+  /** The first of `count` consecutive sequence numbers (never 0, never wrapping inside the run). */
+  private nextSeqs(count: number): number {
+    let first = (this.seq + 1) >>> 0;
+    if (first === 0 || first + count - 1 > 0xffffffff) first = 1;
+    this.seq = first + count - 1;
+    return first;
+  }
+
+  private batchOf(seq: number): Batch | undefined {
+    for (const b of this.batches) if (((seq - b.first) >>> 0) < b.count) return b;
+    return undefined;
+  }
+
+  /** The socket keeps the process alive only while replies are awaited. */
+  private holdChanged(): void {
+    if (this.closed) return;
+    if (this.pending.size + this.batches.size === 0) this.sock.unref();
+    else this.sock.ref();
+  }
+
   private track(seq: number, p: Pending): void {
-    if (this.pending.size === 0) this.sock.ref();
     this.pending.set(seq, p);
+    if (this.pending.size + this.batches.size === 1) this.holdChanged();
   }
 
   private untrack(seq: number): Pending | undefined {
     const p = this.pending.get(seq);
     if (p) {
       this.pending.delete(seq);
-      if (this.pending.size === 0 && !this.closed) this.sock.unref();
+      if (this.pending.size + this.batches.size === 0) this.holdChanged();
     }
     return p;
+  }
+
+  private trackBatch(b: Batch): void {
+    this.batches.add(b);
+    if (this.pending.size + this.batches.size === 1) this.holdChanged();
+  }
+
+  private untrackBatch(b: Batch): void {
+    if (this.batches.delete(b) && this.pending.size + this.batches.size === 0) this.holdChanged();
   }
 
   private onDatagram(buf: Buffer, port: number): void {
@@ -167,7 +213,10 @@ export class GenlTransport {
     }
     for (const m of msgs) {
       const p = this.pending.get(m.seq);
-      if (!p) continue;
+      if (!p) {
+        if (m.type === abi.NLMSG_ERROR) this.onBatchReply(m);
+        continue;
+      }
       if (m.type === abi.NLMSG_ERROR) {
         this.untrack(m.seq);
         const errno = readErrno(m.payload);
@@ -182,10 +231,27 @@ export class GenlTransport {
     }
   }
 
+  /** An error (or the final ACK) for a member of a batch. */
+  private onBatchReply(m: NetlinkMessage): void {
+    const b = this.batchOf(m.seq);
+    if (!b) return;
+    const i = (m.seq - b.first) >>> 0;
+    b.errnos[i] = readErrno(m.payload);
+    if (i === b.count - 1) {
+      // The last message asked for the ACK: everything before it is done, silently successful or not.
+      this.untrackBatch(b);
+      b.done(null);
+    }
+  }
+
   private failAll(err: NetlinkRequestError): void {
     for (const [seq, p] of [...this.pending]) {
       this.untrack(seq);
       p.done(err, p.replies);
+    }
+    for (const b of [...this.batches]) {
+      this.untrackBatch(b);
+      b.done(err);
     }
   }
 
@@ -199,12 +265,13 @@ export class GenlTransport {
     });
   }
 
-  private withTimeout<T>(seqs: number[], run: (finish: (e: NetlinkRequestError | null, v?: T) => void) => void): Promise<T> {
+  /** Runs `run` with a deadline; on timeout, `forget` drops the request (its late replies are ignored). */
+  private withTimeout<T>(forget: () => void, run: (finish: (e: NetlinkRequestError | null, v?: T) => void) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         const err = new NetlinkRequestError(constants.errno.ETIMEDOUT, 'ETIMEDOUT', `no reply within ${this.timeoutMs} ms`);
-        for (const s of seqs) this.untrack(s);
+        forget();
         finish(err);
       }, this.timeoutMs);
       timer.unref();
@@ -227,7 +294,7 @@ export class GenlTransport {
   private requestNow(family: number, version: number, req: GenlRequest): Promise<NetlinkMessage[]> {
     const seq = this.nextSeq();
     const data = one(family, abi.NLM_F_REQUEST | abi.NLM_F_ACK, seq, version, req);
-    return this.withTimeout<NetlinkMessage[]>([seq], (finish) => {
+    return this.withTimeout<NetlinkMessage[]>(() => this.untrack(seq), (finish) => {
       this.track(seq, { kind: 'ack', replies: [], done: (e, r) => finish(e, r) });
       this.send(data, (e) => {
         this.untrack(seq);
@@ -244,7 +311,7 @@ export class GenlTransport {
     const run = (): Promise<NetlinkMessage[]> => {
       const seq = this.nextSeq();
       const data = one(family, abi.NLM_F_REQUEST | abi.NLM_F_DUMP, seq, version, req);
-      return this.withTimeout<NetlinkMessage[]>([seq], (finish) => {
+      return this.withTimeout<NetlinkMessage[]>(() => this.untrack(seq), (finish) => {
         this.track(seq, { kind: 'dump', replies: [], done: (e, r) => finish(e, r) });
         this.send(data, (e) => {
           this.untrack(seq);
@@ -265,43 +332,45 @@ export class GenlTransport {
    */
   batch(family: number, version: number, reqs: GenlRequest[]): Promise<number[]> {
     if (reqs.length === 0) return Promise.resolve([]);
-    if (reqs.length > this.maxInFlight) {
-      return Promise.reject(new RangeError(`batch of ${reqs.length} exceeds the ${this.maxInFlight} replies the receive queue can hold`));
-    }
-    return this.metered(REPLY_COST * reqs.length, () => this.batchNow(family, version, reqs));
-  }
-
-  private batchNow(family: number, version: number, reqs: GenlRequest[]): Promise<number[]> {
-    const errnos = new Array<number>(reqs.length).fill(0);
-    const seqs = reqs.map(() => this.nextSeq());
     let size = 0;
     for (const r of reqs) size += r.attrs.length + 20;
     const w = new AttrWriter(size);
-    reqs.forEach((r, i) => encode(w, family, abi.NLM_F_REQUEST | (i === reqs.length - 1 ? abi.NLM_F_ACK : 0), seqs[i] ?? 0, version, r));
-    const data = w.take();
-    return this.withTimeout<number[]>(seqs, (finish) => {
-      const last = seqs.length - 1;
-      seqs.forEach((seq, i) => {
-        this.track(seq, {
-          kind: i === last ? 'ack' : 'silent',
-          replies: [],
-          done: (e) => {
-            if (e && e.transport) {
-              for (const s of seqs) this.untrack(s);
-              finish(e);
-              return;
-            }
-            errnos[i] = e ? e.errno : 0;
-            if (i === last) {
-              // Everything still registered before the last message succeeded silently.
-              for (const s of seqs) this.untrack(s);
-              finish(null, errnos);
-            }
-          },
-        });
-      });
-      this.send(data, (e) => {
-        for (const s of seqs) this.untrack(s);
+    for (const r of reqs) encode(w, family, 0, 0, version, r);
+    return this.batchFrames(w.buf.subarray(0, w.off), reqs.length).then((e) => Array.from(e));
+  }
+
+  /**
+   * As batch(), for `count` whole messages already laid end to end in `frames` (AttrWriter
+   * beginMessage/endMessage; flags and sequence numbers are set here). Resolves with one errno
+   * per message. `frames` must not change until the promise settles.
+   */
+  batchFrames(frames: Buffer, count: number): Promise<Int32Array> {
+    if (count === 0) return Promise.resolve(new Int32Array(0));
+    if (count > this.maxInFlight) {
+      return Promise.reject(new RangeError(`batch of ${count} exceeds the ${this.maxInFlight} replies the receive queue can hold`));
+    }
+    return this.metered(REPLY_COST * count, () => this.batchNow(frames, count));
+  }
+
+  private batchNow(frames: Buffer, count: number): Promise<Int32Array> {
+    const first = this.nextSeqs(count);
+    stampMessages(frames, count, abi.NLM_F_REQUEST, abi.NLM_F_REQUEST | abi.NLM_F_ACK, first);
+    const errnos = new Int32Array(count);
+    let b: Batch | undefined;
+    return this.withTimeout<Int32Array>(() => b && this.untrackBatch(b), (finish) => {
+      b = {
+        first,
+        count,
+        errnos,
+        done: (e) => {
+          if (e) finish(e);
+          else finish(null, errnos);
+        },
+      };
+      const tracked = b;
+      this.trackBatch(tracked);
+      this.send(frames, (e) => {
+        this.untrackBatch(tracked);
         finish(e);
       });
     });

@@ -11,6 +11,41 @@ export class WireError extends Error {
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
+// Byte stores without Buffer's write* methods: those validate every argument, and encoding a bulk
+// load calls them about ten times per op (under emulation that validation alone cost seconds).
+function put16(b: Buffer, o: number, v: number): void {
+  if (LE) {
+    b[o] = v;
+    b[o + 1] = v >>> 8;
+  } else {
+    b[o] = v >>> 8;
+    b[o + 1] = v;
+  }
+}
+function put32(b: Buffer, o: number, v: number): void {
+  if (LE) {
+    b[o] = v;
+    b[o + 1] = v >>> 8;
+    b[o + 2] = v >>> 16;
+    b[o + 3] = v >>> 24;
+  } else {
+    b[o] = v >>> 24;
+    b[o + 1] = v >>> 16;
+    b[o + 2] = v >>> 8;
+    b[o + 3] = v;
+  }
+}
+function put16be(b: Buffer, o: number, v: number): void {
+  b[o] = v >>> 8;
+  b[o + 1] = v;
+}
+function put32be(b: Buffer, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}
+
 /**
  * Writes attributes (and whole messages) into one growing buffer: encoding 100k ops must not
  * allocate per attribute (under emulation the allocations, not the kernel, dominated a bulk load).
@@ -21,32 +56,28 @@ export class AttrWriter {
   off = 0;
 
   constructor(size = 512) {
-    this.buf = Buffer.alloc(size);
+    this.buf = Buffer.allocUnsafe(size);
   }
 
   private ensure(n: number): void {
     if (this.off + n <= this.buf.length) return;
-    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.off + n));
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
     this.buf.copy(next, 0, 0, this.off);
     this.buf = next;
   }
 
   private header(type: number, payloadLen: number): number {
     const len = NLA_HDRLEN + payloadLen;
-    this.ensure(align4(len));
+    const padded = align4(len);
+    this.ensure(padded);
     const b = this.buf;
-    if (LE) {
-      b.writeUInt16LE(len, this.off);
-      b.writeUInt16LE(type, this.off + 2);
-    } else {
-      b.writeUInt16BE(len, this.off);
-      b.writeUInt16BE(type, this.off + 2);
-    }
-    const at = this.off + NLA_HDRLEN;
-    // Zero the padding now: the buffer is reused between messages.
-    this.buf.fill(0, at, this.off + align4(len));
-    this.off += align4(len);
-    return at;
+    const o = this.off;
+    put16(b, o, len);
+    put16(b, o + 2, type);
+    // Zero the padding now: the buffer is reused (and allocated uninitialised).
+    for (let i = o + len; i < o + padded; i++) b[i] = 0;
+    this.off = o + padded;
+    return o + NLA_HDRLEN;
   }
 
   u8(type: number, v: number): this {
@@ -54,38 +85,62 @@ export class AttrWriter {
     this.buf[at] = v & 0xff;
     return this;
   }
+  // Each method takes `at` before touching this.buf: header() may grow (replace) the buffer.
   u16(type: number, v: number): this {
     const at = this.header(type, 2);
-    if (LE) this.buf.writeUInt16LE(v, at);
-    else this.buf.writeUInt16BE(v, at);
+    put16(this.buf, at, v);
     return this;
   }
   u32(type: number, v: number): this {
     const at = this.header(type, 4);
-    if (LE) this.buf.writeUInt32LE(v >>> 0, at);
-    else this.buf.writeUInt32BE(v >>> 0, at);
+    put32(this.buf, at, v);
     return this;
   }
   /** u16 in network byte order (ports: the kernel reads them with nla_get_be16). */
   be16(type: number, v: number): this {
-    this.buf.writeUInt16BE(v, this.header(type, 2));
+    const at = this.header(type, 2);
+    put16be(this.buf, at, v);
     return this;
   }
   /** u32 in network byte order (IPv4 netmask: nla_get_be32). */
   be32(type: number, v: number): this {
-    this.buf.writeUInt32BE(v >>> 0, this.header(type, 4));
+    const at = this.header(type, 4);
+    put32be(this.buf, at, v);
     return this;
   }
   bytes(type: number, payload: Uint8Array): this {
-    this.buf.set(payload, this.header(type, payload.length));
+    const at = this.header(type, payload.length);
+    const b = this.buf;
+    for (let i = 0; i < payload.length; i++) b[at + i] = payload[i]!;
+    return this;
+  }
+  /** Four payload bytes a.b.c.d (an IPv4 address, already in network order). */
+  ipv4(type: number, a: number, b: number, c: number, d: number): this {
+    const at = this.header(type, 4);
+    const buf = this.buf;
+    buf[at] = a;
+    buf[at + 1] = b;
+    buf[at + 2] = c;
+    buf[at + 3] = d;
+    return this;
+  }
+  /** Two u32 words in host order (struct ip_vs_flags). */
+  u32pair(type: number, x: number, y: number): this {
+    const at = this.header(type, 8);
+    put32(this.buf, at, x);
+    put32(this.buf, at + 4, y);
     return this;
   }
   /** NUL-terminated string, as NLA_NUL_STRING / NLA_STRING policies expect. */
   str(type: number, s: string): this {
-    const n = Buffer.byteLength(s);
+    let ascii = true;
+    for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) ascii = false;
+    const n = ascii ? s.length : Buffer.byteLength(s);
     const at = this.header(type, n + 1);
-    this.buf.write(s, at, 'utf8');
-    this.buf[at + n] = 0;
+    const b = this.buf;
+    if (ascii) for (let i = 0; i < n; i++) b[at + i] = s.charCodeAt(i);
+    else b.write(s, at, 'utf8');
+    b[at + n] = 0;
     return this;
   }
   /** Opens a nested attribute; NLA_F_NESTED is not set (IPVS parses with *_deprecated, as libipvs sends). */
@@ -95,9 +150,7 @@ export class AttrWriter {
     return start;
   }
   end(start: number): this {
-    const len = this.off - start;
-    if (LE) this.buf.writeUInt16LE(len, start);
-    else this.buf.writeUInt16BE(len, start);
+    put16(this.buf, start, this.off - start);
     return this;
   }
 
@@ -107,17 +160,11 @@ export class AttrWriter {
     this.ensure(NLMSG_HDRLEN + GENL_HDRLEN);
     const b = this.buf;
     const o = this.off;
-    if (LE) {
-      b.writeUInt16LE(type, o + 4);
-      b.writeUInt16LE(flags, o + 6);
-      b.writeUInt32LE(seq >>> 0, o + 8);
-      b.writeUInt32LE(0, o + 12); // pid 0: the kernel knows the sender's port
-    } else {
-      b.writeUInt16BE(type, o + 4);
-      b.writeUInt16BE(flags, o + 6);
-      b.writeUInt32BE(seq >>> 0, o + 8);
-      b.writeUInt32BE(0, o + 12);
-    }
+    put32(b, o, 0);
+    put16(b, o + 4, type);
+    put16(b, o + 6, flags);
+    put32(b, o + 8, seq >>> 0);
+    put32(b, o + 12, 0); // pid 0: the kernel knows the sender's port
     b[o + 16] = cmd;
     b[o + 17] = version;
     b[o + 18] = 0;
@@ -126,9 +173,7 @@ export class AttrWriter {
     return start;
   }
   endMessage(start: number): this {
-    const len = this.off - start;
-    if (LE) this.buf.writeUInt32LE(len, start);
-    else this.buf.writeUInt32BE(len, start);
+    put32(this.buf, start, this.off - start);
     return this;
   }
   raw(data: Uint8Array): this {
@@ -138,11 +183,32 @@ export class AttrWriter {
     return this;
   }
 
+  /** Makes room for `n` bytes at the end and claims them; returns where they start (contents unset). */
+  reserve(n: number): number {
+    this.ensure(n);
+    const at = this.off;
+    this.off += n;
+    return at;
+  }
+
   /** A copy of what was written (the writer can then be reset and reused). */
   take(): Buffer {
     const out = Buffer.from(this.buf.subarray(0, this.off));
     this.off = 0;
     return out;
+  }
+}
+
+/**
+ * Sets the flags and sequence numbers of `count` whole messages laid end to end in `frames`
+ * (as AttrWriter wrote them): message i gets `firstSeq + i`, the last one `lastFlags`.
+ */
+export function stampMessages(frames: Buffer, count: number, flags: number, lastFlags: number, firstSeq: number): void {
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    put16(frames, off + 6, i === count - 1 ? lastFlags : flags);
+    put32(frames, off + 8, (firstSeq + i) >>> 0);
+    off += LE ? frames.readUInt32LE(off) : frames.readUInt32BE(off);
   }
 }
 

@@ -11,12 +11,21 @@ export interface Addr {
   readonly family: Family;
 }
 
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const DOTTED_QUAD = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
+/** True for exactly what isIP() calls IPv4 (its own pattern): four 0..255 without leading zeros. */
+export function isDottedQuad(text: string): boolean {
+  return DOTTED_QUAD.test(text);
+}
+
 /**
  * An address literal: the plain dotted quad, or any IPv6 form (canonicalised the way the kernel's
  * addresses are printed back, so desired and kernel tables compare equal). inet_aton shorthands
  * (`10.1`, hex, octal) and IPv6 zone ids are refused.
  */
 export function parseAddr(text: string): Parsed<Addr> {
+  if (isDottedQuad(text)) return { ok: true, value: { addr: text, family: 'inet' } };
   const kind = isIP(text);
   if (kind === 4) return { ok: true, value: { addr: text, family: 'inet' } };
   if (kind === 6) {

@@ -85,7 +85,8 @@ export class DiffTailer {
         this.skipping = false;
       }
       if (size === this.offset) return { entries, errors, warnings };
-      const len = Math.min(size - this.offset, CHUNK);
+      const start = this.offset;
+      const len = Math.min(size - start, CHUNK);
       const buf = Buffer.alloc(len);
       const { bytesRead } = await fh.read(buf, 0, len, this.offset);
       const chunk = buf.subarray(0, bytesRead);
@@ -147,7 +148,12 @@ export class DiffTailer {
         used += lineBytes;
         this.lineNo++;
       }
-      if (used >= 0) this.offset += used;
+      if (used >= 0) {
+        this.offset += used;
+        // All there was at the stat has been read: lines written since are for the next read
+        // (one stat less per pass; the loop's watch wakes it for them).
+        if (len === size - start) return { entries, errors, warnings };
+      }
     }
   }
 

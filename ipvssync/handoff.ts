@@ -2,7 +2,7 @@
 // into the desired table, plus the diff-line semantics on that table. Pure: text in, data or `file:line: reason` out.
 
 import { basename, dirname, resolve } from 'node:path';
-import { parseAddr, parsePort, parseUint, PERSISTENCE_MAX, U32_MAX, WEIGHT_MAX, type Addr } from './address.js';
+import { isDottedQuad, parseAddr, parsePort, parseUint, PERSISTENCE_MAX, U32_MAX, WEIGHT_MAX, type Addr } from './address.js';
 import {
   formatServiceKey,
   fullNetmask,
@@ -10,6 +10,7 @@ import {
   serviceId,
   destId,
   type Destination,
+  type Entry,
   type ForwardMethod,
   type Service,
   type ServiceKey,
@@ -84,18 +85,129 @@ export function diffNumber(name: string): bigint | undefined {
   return m ? BigInt(m[1]!) : undefined;
 }
 
-type Fields = Map<string, string>;
+/** The keys of hand-off lines that the parser reads; any other key is accepted and ignored. */
+const KEYS = [
+  'cmd', 'vname', 'vproto', 'vaddr', 'vport', 'vfwmark', 'vrt', 'vsched', 'vpers', 'vops',
+  'rname', 'raddr', 'rport', 'rweight', 'ru_thresh', 'rl_thresh', 'rrt',
+] as const;
+type Key = (typeof KEYS)[number];
+const KEY_SLOT = Object.fromEntries(KEYS.map((k, i) => [k, i])) as Record<Key, number>;
 
-function splitFields(tokens: readonly string[]): { ok: true; fields: Fields } | { ok: false; reason: string } {
-  const fields: Fields = new Map();
-  for (const t of tokens) {
-    const eq = t.indexOf('=');
-    if (eq <= 0) return { ok: false, reason: `bad token '${t}' (key=value expected)` };
-    const key = t.slice(0, eq);
-    if (fields.has(key)) return { ok: false, reason: `duplicate key '${key}'` };
-    fields.set(key, t.slice(eq + 1));
+/** Known keys by length, first, second and last character (unique for KEYS), then checked in full. */
+const keySig = (len: number, c0: number, c1: number, cl: number): number => ((len * 256 + c0) * 256 + c1) * 256 + cl;
+const SLOT_BY_SIG = new Map(KEYS.map((k, i) => [keySig(k.length, k.charCodeAt(0), k.charCodeAt(1), k.charCodeAt(k.length - 1)), i]));
+
+function slotOf(text: string, start: number, len: number): number {
+  if (len < 3 || len > 9) return -1;
+  const c0 = text.charCodeAt(start);
+  const c1 = text.charCodeAt(start + 1);
+  const cl = text.charCodeAt(start + len - 1);
+  if ((c0 | c1 | cl) > 255) return -1;
+  const k = SLOT_BY_SIG.get(keySig(len, c0, c1, cl));
+  return k !== undefined && text.startsWith(KEYS[k]!, start) ? k : -1;
+}
+
+const isBlank = (c: number): boolean => c === 32 || c === 9;
+
+/** String.prototype.trim's whitespace (the line terminators aside, which never occur inside a line). */
+function isTrimmed(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+    c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+  );
+}
+
+/**
+ * The `key=value` tokens of one line, as positions in the text: lines are scanned in place (a
+ * 100k-line hand-off must not become 100k line strings, token arrays and maps). Reused line to line.
+ */
+class Fields {
+  private text = '';
+  private readonly starts = new Int32Array(KEYS.length);
+  private readonly ends = new Int32Array(KEYS.length);
+  /** Keys the parser does not read, kept only to refuse duplicates. */
+  private readonly others = new Set<string>();
+
+  /** Reads the tokens of text[from, to) (already trimmed); a reason when one is not `key=value`. */
+  scan(text: string, from: number, to: number): string | undefined {
+    this.text = text;
+    this.starts.fill(-1);
+    if (this.others.size > 0) this.others.clear();
+    let i = from;
+    while (i < to) {
+      while (i < to && isBlank(text.charCodeAt(i))) i++;
+      if (i >= to) break;
+      const ts = i;
+      let eq = -1;
+      while (i < to && !isBlank(text.charCodeAt(i))) {
+        if (eq < 0 && text.charCodeAt(i) === 61) eq = i;
+        i++;
+      }
+      if (eq <= ts) return `bad token '${text.slice(ts, i)}' (key=value expected)`;
+      const k = slotOf(text, ts, eq - ts);
+      if (k >= 0) {
+        if (this.starts[k]! >= 0) return `duplicate key '${KEYS[k]}'`;
+        this.starts[k] = eq + 1;
+        this.ends[k] = i;
+      } else {
+        const key = text.slice(ts, eq);
+        if (this.others.has(key)) return `duplicate key '${key}'`;
+        this.others.add(key);
+      }
+    }
+    return undefined;
   }
-  return { ok: true, fields };
+
+  get(key: Key): string | undefined {
+    const k = KEY_SLOT[key];
+    const s = this.starts[k]!;
+    return s < 0 ? undefined : this.text.slice(s, this.ends[k]);
+  }
+
+  /** The value as a decimal number of 1..10 digits, -1 when absent, -2 when not such a number. */
+  digits(key: Key): number {
+    const k = KEY_SLOT[key];
+    const s = this.starts[k]!;
+    if (s < 0) return -1;
+    const e = this.ends[k]!;
+    if (e === s || e - s > 10) return -2;
+    let n = 0;
+    for (let i = s; i < e; i++) {
+      const c = this.text.charCodeAt(i);
+      if (c < 48 || c > 57) return -2;
+      n = n * 10 + (c - 48);
+    }
+    return n;
+  }
+}
+
+const fieldsOf = new Fields();
+
+/** Where text[from, to) starts and ends with trim()'s whitespace removed. */
+function trimStart(text: string, from: number, to: number): number {
+  while (from < to && isTrimmed(text.charCodeAt(from))) from++;
+  return from;
+}
+function trimEnd(text: string, from: number, to: number): number {
+  while (to > from && isTrimmed(text.charCodeAt(to - 1))) to--;
+  return to;
+}
+
+/** The first token of a full-file line; the usual ones without a new string. */
+function headOf(text: string, from: number, end: number): string {
+  const len = end - from;
+  if (len === 4 && text.startsWith('real', from)) return 'real';
+  if (len === 7 && text.startsWith('virtual', from)) return 'virtual';
+  return text.slice(from, end);
+}
+
+/** The end of the first token of text[from, to). */
+function tokenEnd(text: string, from: number, to: number): number {
+  let i = from;
+  for (let c = text.charCodeAt(i); i < to && c !== 32 && c !== 9; c = text.charCodeAt(++i));
+  return i;
 }
 
 function tokensOf(line: string): string[] {
@@ -104,16 +216,17 @@ function tokensOf(line: string): string[] {
 
 class LineError extends Error {}
 
-function need(fields: Fields, key: string): string {
+function need(fields: Fields, key: Key): string {
   const v = fields.get(key);
   if (v === undefined || v === '') throw new LineError(`missing ${key}=`);
   return v;
 }
 
-function num(fields: Fields, key: string, max: number, dflt: number): number {
-  const v = fields.get(key);
-  if (v === undefined) return dflt;
-  const p = parseUint(v, max, key);
+function num(fields: Fields, key: Key, max: number, dflt: number): number {
+  const n = fields.digits(key);
+  if (n === -1) return dflt;
+  if (n >= 0 && n <= max) return n;
+  const p = parseUint(fields.get(key)!, max, key);
   if (!p.ok) throw new LineError(p.reason);
   return p.value;
 }
@@ -125,6 +238,7 @@ function rt(v: string, key: string): ForwardMethod {
 }
 
 function addr(v: string, key: string): Addr {
+  if (isDottedQuad(v)) return { addr: v, family: 'inet' };
   const a = parseAddr(v);
   if (!a.ok) throw new LineError(`${key}: ${a.reason}`);
   return a.value;
@@ -134,6 +248,13 @@ function port(v: string, key: string): number {
   const p = parsePort(v);
   if (!p.ok) throw new LineError(`${key}: ${p.reason}`);
   return p.value;
+}
+
+/** A port field: like port(need(fields, key), key), without the string. */
+function portField(fields: Fields, key: Key): number {
+  const n = fields.digits(key);
+  if (n >= 0 && n <= 65535) return n;
+  return port(need(fields, key), key);
 }
 
 /**
@@ -152,7 +273,7 @@ function serviceKeyOf(fields: Fields): ServiceKey {
   }
   if (proto === 'fwmark') throw new LineError('vproto=fwmark needs vfwmark=<mark> greater than 0');
   const a = addr(need(fields, 'vaddr'), 'vaddr');
-  return { kind: 'addr', family: a.family, protocol: proto, addr: a.addr, port: port(need(fields, 'vport'), 'vport') };
+  return { kind: 'addr', family: a.family, protocol: proto, addr: a.addr, port: portField(fields, 'vport') };
 }
 
 function checkFamily(service: ServiceKey, a: Addr, forward: ForwardMethod): void {
@@ -193,24 +314,85 @@ function parseVirtual(fields: Fields, where: string): Virtual {
   };
 }
 
-function parseReal(fields: Fields, v: Virtual, where: string): Real {
+/** A virtual line as surealived writes it (see REAL_LINE), IPv4 or fwmark; anything else goes the general way. */
+const VIRTUAL_LINE =
+  /virtual vname=([^ \t\n]*) vproto=(tcp|udp|fwmark) vaddr=((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}) vport=(\d{1,5}) vrt=(dr|masq|tun) vsched=([A-Za-z0-9_.-]{1,15})(?: vpers=(\d{1,10}))?(?: vfwmark=(\d{1,10}))?(?: vops=([^ \t\n]*))?/y;
+
+function fastVirtual(text: string, from: number, to: number, where: string): Virtual | undefined {
+  VIRTUAL_LINE.lastIndex = from;
+  const m = VIRTUAL_LINE.exec(text);
+  if (!m || VIRTUAL_LINE.lastIndex !== to) return undefined;
+  const proto = m[2] as 'tcp' | 'udp' | 'fwmark';
+  const port = +m[4]!;
+  const timeout = m[7] === undefined ? 0 : +m[7];
+  const fwmark = m[8] === undefined ? 0 : +m[8];
+  if (port > 65535 || fwmark > U32_MAX || (m[7] !== undefined && (timeout === 0 || timeout > PERSISTENCE_MAX))) return undefined;
+  let key: ServiceKey;
+  if (fwmark > 0) key = { kind: 'fwmark', family: 'inet', fwmark };
+  else if (proto === 'fwmark') return undefined;
+  else key = { kind: 'addr', family: 'inet', protocol: proto, addr: m[3]!, port };
+  const ops = m[9];
+  return {
+    name: m[1]!,
+    where,
+    forward: RT[m[5]!]!,
+    reals: [],
+    service: { key, scheduler: m[6]!, persistent: m[7] !== undefined, timeout, onePacket: ops !== undefined && ops !== '0', netmask: 32 },
+  };
+}
+
+/** A real of the full file; its `file:line` is built only when asked for (100k of them stay in memory). */
+class FileReal implements Real {
+  constructor(
+    readonly name: string,
+    readonly dest: Destination,
+    private readonly file: string,
+    private readonly line: number,
+  ) {}
+  get where(): string {
+    return `${this.file}:${this.line}`;
+  }
+}
+
+function parseReal(fields: Fields, v: Virtual, file: string, line: number): Real {
   const a = addr(need(fields, 'raddr'), 'raddr');
   const rrt = fields.get('rrt');
   const forward = rrt === undefined ? v.forward : rt(rrt, 'rrt');
   checkFamily(v.service.key, a, forward);
-  return {
-    name: fields.get('rname') ?? '',
-    where,
-    dest: {
-      addr: a.addr,
-      family: a.family,
-      port: port(need(fields, 'rport'), 'rport'),
-      forward,
-      weight: num(fields, 'rweight', WEIGHT_MAX, 1),
-      upperThreshold: num(fields, 'ru_thresh', U32_MAX, 0),
-      lowerThreshold: num(fields, 'rl_thresh', U32_MAX, 0),
-    },
+  const dest: Destination = {
+    addr: a.addr,
+    family: a.family,
+    port: portField(fields, 'rport'),
+    forward,
+    weight: num(fields, 'rweight', WEIGHT_MAX, 1),
+    upperThreshold: num(fields, 'ru_thresh', U32_MAX, 0),
+    lowerThreshold: num(fields, 'rl_thresh', U32_MAX, 0),
   };
+  return new FileReal(fields.get('rname') ?? '', dest, file, line);
+}
+
+/**
+ * A real line exactly as surealived writes it (fields in its order, one space apart, an IPv4 raddr),
+ * matched by one regexp instead of the token scanner: under emulation the JIT starts late, and the
+ * scanner's per-character JavaScript dominated a load. Any other line (or any value out of range)
+ * is left to the general path, which gives the same result or reports the error.
+ */
+const REAL_LINE =
+  /real rname=([^ \t\n]*) raddr=((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}) rport=(\d{1,5}) rweight=(\d{1,10})(?: rl_thresh=(\d{1,10}))?(?: ru_thresh=(\d{1,10}))?(?: rrt=(dr|masq|tun))?/y;
+
+function fastReal(text: string, from: number, to: number, v: Virtual, file: string, line: number): Real | undefined {
+  REAL_LINE.lastIndex = from;
+  const m = REAL_LINE.exec(text);
+  if (!m || REAL_LINE.lastIndex !== to) return undefined;
+  const port = +m[3]!;
+  const weight = +m[4]!;
+  const lowerThreshold = m[5] === undefined ? 0 : +m[5];
+  const upperThreshold = m[6] === undefined ? 0 : +m[6];
+  if (port > 65535 || weight > WEIGHT_MAX || lowerThreshold > U32_MAX || upperThreshold > U32_MAX) return undefined;
+  const forward = m[7] === undefined ? v.forward : RT[m[7]]!;
+  if (v.service.key.family !== 'inet' && forward !== 'tunnel') return undefined;
+  const dest: Destination = { addr: m[2]!, family: 'inet', port, forward, weight, upperThreshold, lowerThreshold };
+  return new FileReal(m[1]!, dest, file, line);
 }
 
 function parseChain(tokens: readonly string[], diffDir: string): string {
@@ -227,12 +409,9 @@ function parseChain(tokens: readonly string[], diffDir: string): string {
  */
 export function parseFullFile(text: string, file: string, diffDir: string): FullParse {
   const errors: string[] = [];
-  const lines = text.split('\n');
-  const tail = lines.pop()!;
-  if (tail.trim() !== '') errors.push(`${file}:${lines.length + 1}: incomplete last line (no newline): torn file`);
   const virtuals: Virtual[] = [];
   const seen = new Map<string, string>();
-  let current: { v: Virtual; reals: Real[]; realSeen: Map<string, string> } | undefined;
+  let current: { v: Virtual; reals: Real[]; realSeen: Set<string> } | undefined;
   let meta = false;
   // Reals of a virtual whose line was refused are not reported again as "real before any virtual".
   let brokenVirtual = false;
@@ -241,63 +420,99 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
     if (current) virtuals.push({ ...current.v, reals: current.reals });
     current = undefined;
   };
-  lines.forEach((raw, i) => {
-    const where = `${file}:${i + 1}`;
-    const line = raw.trim();
-    if (line === '') return;
-    const tokens = tokensOf(line);
-    const head = tokens[0]!;
+  const addReal = (r: Real): void => {
+    const c = current!;
+    const id = destId(r.dest);
+    if (c.realSeen.has(id)) {
+      const first = c.reals.find((x) => destId(x.dest) === id)!;
+      throw new LineError(`duplicate real ${hostPort(r.dest.addr, r.dest.port)} (first at ${first.where})`);
+    }
+    c.realSeen.add(id);
+    c.reals.push(r);
+  };
+  const fields = fieldsOf;
+  let lineNo = 0;
+  let pos = 0;
+  for (;;) {
+    const nl = text.indexOf('\n', pos);
+    if (nl < 0) break;
+    lineNo++;
+    // Most lines have nothing to trim: the first and last characters tell.
+    const c0 = text.charCodeAt(pos);
+    const from = c0 > 32 && c0 < 0xa0 ? pos : trimStart(text, pos, nl);
+    const cl = text.charCodeAt(nl - 1);
+    const to = from < nl && cl > 32 && cl < 0xa0 ? nl : trimEnd(text, from, nl);
+    pos = nl + 1;
+    if (from === to) continue;
+    try {
+      // The bulk of a hand-off: a real line as surealived writes it, before any tokenising.
+      if (current && text.startsWith('real ', from)) {
+        const r = fastReal(text, from, to, current.v, file, lineNo);
+        if (r) {
+          addReal(r);
+          continue;
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof LineError)) throw e;
+      errors.push(`${file}:${lineNo}: ${e.message}`);
+      continue;
+    }
+    const headEnd = tokenEnd(text, from, to);
+    const head = headOf(text, from, headEnd);
     try {
       if (!meta) {
         if (head !== 'meta') throw new LineError(`'meta' line expected first, got '${head}'`);
         meta = true;
-        return;
+        continue;
       }
       switch (head) {
         case 'meta':
           throw new LineError('duplicate meta line');
         case 'DIFF':
           if (diffFile !== null) throw new LineError('duplicate DIFF line');
-          diffFile = parseChain(tokens, diffDir);
-          return;
+          diffFile = parseChain(tokensOf(text.slice(from, to)), diffDir);
+          continue;
         case 'virtual': {
           close();
           brokenVirtual = true;
-          const f = splitFields(tokens.slice(1));
-          if (!f.ok) throw new LineError(f.reason);
-          const v = parseVirtual(f.fields, where);
+          const where = `${file}:${lineNo}`;
+          let v = fastVirtual(text, from, to, where);
+          if (!v) {
+            const bad = fields.scan(text, headEnd, to);
+            if (bad !== undefined) throw new LineError(bad);
+            v = parseVirtual(fields, where);
+          }
           brokenVirtual = false;
           const id = serviceId(v.service.key);
           const first = seen.get(id);
           // Track the duplicate anyway so its reals are not reported as "real before any virtual".
-          current = { v, reals: [], realSeen: new Map() };
+          current = { v, reals: [], realSeen: new Set() };
           if (first) throw new LineError(`duplicate virtual ${formatServiceKey(v.service.key)} (first at ${first})`);
           seen.set(id, where);
-          return;
+          continue;
         }
         case 'real': {
           if (!current) {
-            if (brokenVirtual) return;
+            if (brokenVirtual) continue;
             throw new LineError('real line before any virtual');
           }
-          const f = splitFields(tokens.slice(1));
-          if (!f.ok) throw new LineError(f.reason);
-          const r = parseReal(f.fields, current.v, where);
-          const id = destId(r.dest);
-          const first = current.realSeen.get(id);
-          if (first) throw new LineError(`duplicate real ${hostPort(r.dest.addr, r.dest.port)} (first at ${first})`);
-          current.realSeen.set(id, where);
-          current.reals.push(r);
-          return;
+          // (The fast path above did not take it.)
+          const bad = fields.scan(text, headEnd, to);
+          if (bad !== undefined) throw new LineError(bad);
+          addReal(parseReal(fields, current.v, file, lineNo));
+          continue;
         }
         default:
           throw new LineError(`unknown line '${head}'`);
       }
     } catch (e) {
       if (!(e instanceof LineError)) throw e;
-      errors.push(`${where}: ${e.message}`);
+      errors.push(`${file}:${lineNo}: ${e.message}`);
     }
-  });
+  }
+  // A last line without its newline means a torn write (reported first).
+  if (text.slice(pos).trim() !== '') errors.unshift(`${file}:${lineNo + 1}: incomplete last line (no newline): torn file`);
   close();
   if (!meta && errors.length === 0) errors.push(`${file}:1: no 'meta' line (empty or torn file)`);
   if (errors.length > 0) return { ok: false, errors };
@@ -306,17 +521,20 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
 
 /** Parse one complete diff line (without its newline). */
 export function parseDiffLine(raw: string, diffDir: string): DiffLineParse {
-  const line = raw.trim();
-  if (line === '') return { ok: true, line: { kind: 'empty' } };
-  const tokens = tokensOf(line);
+  const from = trimStart(raw, 0, raw.length);
+  const to = trimEnd(raw, from, raw.length);
+  if (from === to) return { ok: true, line: { kind: 'empty' } };
+  const headEnd = tokenEnd(raw, from, to);
   try {
-    if (tokens[0] === 'DIFF') return { ok: true, line: { kind: 'chain', file: parseChain(tokens, diffDir) } };
-    if (!tokens[0]!.startsWith('cmd=')) throw new LineError(`unknown line '${tokens[0]}'`);
-    const cmd = tokens[0]!.slice('cmd='.length);
+    if (headEnd - from === 4 && raw.startsWith('DIFF', from)) {
+      return { ok: true, line: { kind: 'chain', file: parseChain(tokensOf(raw.slice(from, to)), diffDir) } };
+    }
+    if (!raw.startsWith('cmd=', from)) throw new LineError(`unknown line '${raw.slice(from, headEnd)}'`);
+    const cmd = raw.slice(from + 'cmd='.length, headEnd);
     if (cmd !== 'addreal' && cmd !== 'chgreal' && cmd !== 'delreal') throw new LineError(`unknown command 'cmd=${cmd}'`);
-    const f = splitFields(tokens);
-    if (!f.ok) throw new LineError(f.reason);
-    const fields = f.fields;
+    const fields = fieldsOf;
+    const bad = fields.scan(raw, from, to);
+    if (bad !== undefined) throw new LineError(bad);
     const service = serviceKeyOf(fields);
     const rrt = fields.get('rrt');
     return {
@@ -328,7 +546,7 @@ export function parseDiffLine(raw: string, diffDir: string): DiffLineParse {
         service,
         rname: fields.get('rname') ?? '',
         addr: addr(need(fields, 'raddr'), 'raddr'),
-        port: port(need(fields, 'rport'), 'rport'),
+        port: portField(fields, 'rport'),
         weight: num(fields, 'rweight', WEIGHT_MAX, 1),
         lowerThreshold: num(fields, 'rl_thresh', U32_MAX, 0),
         upperThreshold: num(fields, 'ru_thresh', U32_MAX, 0),
@@ -463,5 +681,13 @@ export function tableOf(config: HandoffConfig, ids: Iterable<string>): Table {
 
 /** The desired IPVS table of a hand-off config. */
 export function toTable(config: HandoffConfig): Table {
-  return config.virtuals.map((v) => ({ service: v.service, dests: v.reals.map((r) => r.dest) }));
+  const vs = config.virtuals;
+  const out = new Array<Entry>(vs.length);
+  for (let i = 0; i < vs.length; i++) {
+    const v = vs[i]!;
+    const dests = new Array<Destination>(v.reals.length);
+    for (let j = 0; j < dests.length; j++) dests[j] = v.reals[j]!.dest;
+    out[i] = { service: v.service, dests };
+  }
+  return out;
 }

@@ -103,22 +103,22 @@ export function fromNlDestination(d: NlDestination): Destination {
   };
 }
 
-export function toNlOp(op: Op): IpvsOp {
+export function toNlOp(op: Op, selector: (k: ServiceKey) => ServiceSelector = toSelector): IpvsOp {
   switch (op.kind) {
     case 'add-service':
       return { kind: 'addService', service: toNlService(op.service) };
     case 'edit-service':
       return { kind: 'updateService', service: toNlService(op.service) };
     case 'delete-service':
-      return { kind: 'deleteService', service: toSelector(op.key) };
+      return { kind: 'deleteService', service: selector(op.key) };
     case 'add-dest':
-      return { kind: 'addDestination', service: toSelector(op.service), destination: toNlDestination(op.dest) };
+      return { kind: 'addDestination', service: selector(op.service), destination: toNlDestination(op.dest) };
     case 'edit-dest':
-      return { kind: 'updateDestination', service: toSelector(op.service), destination: toNlDestination(op.dest) };
+      return { kind: 'updateDestination', service: selector(op.service), destination: toNlDestination(op.dest) };
     case 'delete-dest':
       return {
         kind: 'deleteDestination',
-        service: toSelector(op.service),
+        service: selector(op.service),
         destination: { address: op.dest.addr, port: op.dest.port, family: nlFamily(op.dest.family) },
       };
   }
@@ -144,11 +144,23 @@ export class NetlinkBackend implements IpvsBackend {
   }
 
   async apply(ops: readonly Op[]): Promise<OpResult[]> {
-    const results = await this.client.apply(ops.map(toNlOp));
-    return results.map((r, i) => {
+    // The ops of one service share its key object: one selector each, not one per op.
+    const selectors = new Map<ServiceKey, ServiceSelector>();
+    const selector = (k: ServiceKey): ServiceSelector => {
+      let s = selectors.get(k);
+      if (!s) selectors.set(k, (s = toSelector(k)));
+      return s;
+    };
+    const nlOps = new Array<IpvsOp>(ops.length);
+    for (let i = 0; i < ops.length; i++) nlOps[i] = toNlOp(ops[i]!, selector);
+    const errors = await this.client.applyAll(nlOps);
+    const out = new Array<OpResult>(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      const e = errors[i];
       const op = ops[i]!;
-      return r.ok ? { op, ok: true } : { op, ok: false, error: `${r.error.code}: ${r.error.message}` };
-    });
+      out[i] = e ? { op, ok: false, error: `${e.code}: ${e.message}` } : { op, ok: true };
+    }
+    return out;
   }
 
   async close(): Promise<void> {

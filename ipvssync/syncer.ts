@@ -1,8 +1,9 @@
 // The ipvssync loop (spec 8.5/8.6, with the fixes of 11.12): start-up sync, then every 100 ms under
 // the lock: reload on flag/SIGHUP, tail diffs into the desired table and the kernel, retry failed ops, clean old diffs.
 
-import { constants, watch, type FSWatcher } from 'node:fs';
+import { constants, existsSync, watch, type FSWatcher } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { Logger } from '../surealived/log.js';
 import type { IpvsBackend } from './backend.js';
 import { cleanupDiffs } from './cleanup.js';
@@ -170,19 +171,28 @@ export class Syncer {
   async run(signal: AbortSignal, intervalMs = 100): Promise<void> {
     let changed = false;
     let wake: (() => void) | undefined;
-    let watcher: FSWatcher | undefined;
-    try {
-      watcher = watch(this.o.paths.diffSyncDir, { persistent: false }, () => {
-        changed = true;
-        wake?.();
-      });
-      watcher.on('error', (e) => {
-        this.o.log.warn(`watching ${this.o.paths.diffSyncDir} failed, polling only: ${e.message}`);
-        watcher?.close();
-      });
-    } catch (e) {
-      this.o.log.debug(`cannot watch ${this.o.paths.diffSyncDir}, polling only: ${(e as Error).message}`);
-    }
+    const watchers: FSWatcher[] = [];
+    const onChange = (): void => {
+      changed = true;
+      wake?.();
+    };
+    const watchDir = (dir: string, only?: string): void => {
+      try {
+        const w = watch(dir, { persistent: false }, (_event, name) => {
+          if (only === undefined || name === null || String(name) === only) onChange();
+        });
+        w.on('error', (e) => {
+          this.o.log.warn(`watching ${dir} failed, polling only: ${e.message}`);
+          w.close();
+        });
+        watchers.push(w);
+      } catch (e) {
+        this.o.log.debug(`cannot watch ${dir}, polling only: ${(e as Error).message}`);
+      }
+    };
+    watchDir(this.o.paths.diffSyncDir);
+    // The reload flag too, so a new full file is taken at once rather than at the next poll.
+    watchDir(dirname(this.o.paths.fullReloadFile), basename(this.o.paths.fullReloadFile));
     try {
       while (!signal.aborted) {
         changed = false;
@@ -207,7 +217,7 @@ export class Syncer {
         });
       }
     } finally {
-      watcher?.close();
+      for (const w of watchers) w.close();
     }
   }
 
@@ -217,6 +227,8 @@ export class Syncer {
   }
 
   private async consumeReloadFlag(): Promise<boolean> {
+    // Checked first without an error: a failed unlink builds an exception, on every 100 ms pass.
+    if (!existsSync(this.o.paths.fullReloadFile)) return false;
     try {
       await unlink(this.o.paths.fullReloadFile);
       return true;
@@ -323,8 +335,20 @@ export class Syncer {
     // A full sync may be 100k ops: each one at debug, a summary at info.
     const failed = await this.applyOps(ops, 'debug');
     if (ops.length > 0) {
+      // Counted by runs: ops of a kind come in runs (a service, then its destinations).
       const kinds = new Map<string, number>();
-      for (const op of ops) kinds.set(op.kind, (kinds.get(op.kind) ?? 0) + 1);
+      let run = ops[0]!.kind;
+      let n = 0;
+      for (let i = 0; i < ops.length; i++) {
+        const k = ops[i]!.kind;
+        if (k !== run) {
+          kinds.set(run, (kinds.get(run) ?? 0) + n);
+          run = k;
+          n = 0;
+        }
+        n++;
+      }
+      kinds.set(run, (kinds.get(run) ?? 0) + n);
       const what = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ');
       this.o.log.info(`full sync: ${ops.length - failed} of ${ops.length} ops applied (${what}) in ${this.now() - t0} ms`);
     }
@@ -343,7 +367,8 @@ export class Syncer {
     }
     let failed = ops.length - results.length;
     const logOk = this.o.log.enabled(okLevel);
-    for (const r of results) {
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
       if (r.ok) {
         if (logOk) this.o.log[okLevel](`IPVS ${formatOp(r.op)}`);
       } else {

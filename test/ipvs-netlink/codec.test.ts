@@ -14,11 +14,12 @@ import {
   encodeServiceSelector,
   makeDestination,
   makeService,
+  writeOpMessage,
 } from '../../ipvs-netlink/codec.js';
 import { IpvsClient, IpvsError } from '../../ipvs-netlink/index.js';
 import { kernelError } from '../../ipvs-netlink/errors.js';
 import { AttrWriter, parseAttrs, parseGenl, parseMessages, readErrno } from '../../ipvs-netlink/wire.js';
-import type { Destination, Service } from '../../ipvs-netlink/types.js';
+import type { Destination, IpvsOp, Service, ServiceSelector } from '../../ipvs-netlink/types.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 /** The payload of the nested attribute at the start of `b` (skipping its 4-byte header). */
@@ -305,6 +306,62 @@ describe('ipvs-netlink codec (host, no kernel)', function () {
       const g = parseGenl(msg.payload);
       assert.equal(g.cmd, 14);
       assert.equal(g.attrs.get(2)?.readUInt32LE(0), 4096);
+    });
+
+    it('ops written straight into a batch are whole messages with the same attributes as encodeOp, fast path or not', function () {
+      const sels: ServiceSelector[] = [
+        { family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 },
+        { family: 4, protocol: 'udp', address: '192.168.255.254', port: 65535 },
+        { family: 4, protocol: 'sctp', address: '0.0.0.0', port: 0 },
+        { family: 4, fwmark: 4294967295 },
+        { family: 4, fwmark: 7 },
+        { family: 6, protocol: 'tcp', address: '2001:db8::1', port: 443 },
+      ];
+      const dests: Destination[] = [
+        makeDestination({ address: '10.1.2.3', port: 8080, weight: 2147483647, upperThreshold: 70000, lowerThreshold: 65536 }, 4),
+        makeDestination({ address: '255.255.255.255', port: 0, forward: 'masq', weight: 0 }, 4),
+        makeDestination({ address: '1.2.3.4', port: 1, forward: 'tunnel', weight: 4294967295 }, 4),
+        makeDestination({ address: '1.2.3.4', port: 53, forward: 'tunnel', tunnelType: 'gue', tunnelPort: 6080 }, 4),
+        makeDestination({ address: '2001:db8::5', port: 80, forward: 'tunnel', family: 6 }, 4),
+        makeDestination({ address: '10.0.0.2', port: 80, forward: 'local' }, 4),
+      ];
+      const ops: IpvsOp[] = [];
+      for (const service of sels) {
+        for (const destination of dests) {
+          ops.push({ kind: 'addDestination', service, destination }, { kind: 'updateDestination', service, destination });
+        }
+        ops.push({ kind: 'deleteDestination', service, destination: { address: '10.1.2.3', port: 8080, family: 4 } });
+      }
+      const services: Service[] = [
+        makeService({ family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'wrr' }),
+        makeService({ family: 4, protocol: 'udp', address: '10.9.8.7', port: 53, scheduler: 'sh', flags: { onePacket: true, sched1: true, sched2: true, sched3: true } }),
+        makeService({ family: 4, protocol: 'sctp', address: '1.1.1.1', port: 65535, scheduler: 'a-15-char-sched', flags: { persistent: true }, timeout: 2678400, netmask: 0xffffff00 }),
+        makeService({ family: 4, fwmark: 4294967295, scheduler: 'mh', timeout: 300, netmask: 0 }),
+        makeService({ family: 4, fwmark: 9, scheduler: 'rr', peName: 'sip' }),
+        makeService({ family: 6, protocol: 'tcp', address: '2001:db8::1', port: 443, scheduler: 'wlc', netmask: 64 }),
+      ];
+      for (const service of services) ops.push({ kind: 'addService', service }, { kind: 'updateService', service });
+      const w = new AttrWriter(16);
+      for (const op of ops) writeOpMessage(w, 0x1a, 1, op);
+      const msgs = parseMessages(w.take());
+      assert.equal(msgs.length, ops.length);
+      msgs.forEach((m, i) => {
+        const want = encodeOp(ops[i]!);
+        assert.equal(m.type, 0x1a);
+        assert.equal(m.flags, 0, 'flags are stamped by the transport');
+        assert.equal(m.seq, 0, 'sequence numbers are stamped by the transport');
+        assert.deepEqual([m.payload[0], m.payload[1]], [want.cmd, 1]);
+        assert.deepEqual(m.payload.subarray(4), want.attrs, `op ${i}: ${JSON.stringify(ops[i])}`);
+      });
+    });
+
+    it('an invalid op written into a batch leaves nothing behind and is refused as EINVAL', function () {
+      const w = new AttrWriter(16);
+      writeOpMessage(w, 0x1a, 1, { kind: 'flush' });
+      const before = w.off;
+      const bad: IpvsOp = { kind: 'addDestination', service: { family: 4, fwmark: 1 }, destination: makeDestination({ address: '10.0.0.01', port: 80 }, 4) };
+      assert.throws(() => writeOpMessage(w, 0x1a, 1, bad), (e: unknown) => e instanceof IpvsError && e.code === 'EINVAL');
+      assert.equal(w.off, before);
     });
 
     const texts: [Parameters<typeof kernelError>, string, string][] = [
