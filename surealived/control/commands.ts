@@ -44,7 +44,7 @@ export function executeCommand(cmd: Command, ctx: CommandContext): string | Prom
     }
     case 'stats':
       return ctx.processStats().then((proc) => {
-        const input = { virtuals: t.virtuals, counters: t.counters, info: t.info(), proc };
+        const input = { virtuals: t.virtuals, counters: t.counters, info: t.info(), proc, ...(t.lateness ? { lateness: t.lateness } : {}) };
         return cmd.json ? statsJson(input) : statsReply(input);
       });
     case 'rset':

@@ -13,6 +13,16 @@ import {
 import { formatRsetReply } from '../state/override-dump.js';
 import { lifetimeAverages, rollingAverages, toMs, toUs, type Averages } from '../stats/statistics.js';
 import type { ControlInfo } from './target.js';
+import { LATENESS_BOUNDS_S, type LatenessHistogram } from '../engine/lateness.js';
+
+/** Cumulative counts by upper bound in seconds ("+Inf" = all), sum, count, and max since the last read. */
+function latenessJson(h: LatenessHistogram): Record<string, unknown> {
+  const cum = h.cumulative();
+  const le: Record<string, number> = {};
+  LATENESS_BOUNDS_S.forEach((b, i) => (le[String(b)] = cum[i]!));
+  le['+Inf'] = h.count;
+  return { le, sum_s: h.sumSeconds, count: h.count, max_s: h.takeMax() };
+}
 
 export const END_MARKER = '_SD_CMD_END_';
 const END = `${END_MARKER}\n`;
@@ -159,6 +169,8 @@ export interface StatsInput {
   readonly counters: TestCounters;
   readonly info: ControlInfo;
   readonly proc: ProcessStats;
+  /** Probe start lateness (JSON form only: the text form stays byte-compatible). */
+  readonly lateness?: LatenessHistogram;
 }
 
 export function statsReply(x: StatsInput): string {
@@ -215,6 +227,7 @@ export function statsJson(x: StatsInput): string {
   const memory: Record<string, { value: number; unit: string }> = {};
   for (const vm of p.vm) memory[`Vm${vm.name}`] = { value: vm.value, unit: vm.unit };
   return jsonReply({
+    ...(x.lateness ? { probe_start_lateness: latenessJson(x.lateness) } : {}),
     watchdog_pid: x.info.watchdogPid,
     tester_pid: x.info.pid,
     virtuals: c.virtuals,
