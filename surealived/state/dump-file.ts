@@ -61,3 +61,23 @@ export function saveDumpSync(path: string, content: string, log: Logger): boolea
     return false;
   }
 }
+
+/**
+ * Start-up read of a state file, with the original's messages (`label` is "dump file" or "override
+ * file"): null, after a warning, when it is missing or unreadable. Never throws.
+ */
+export async function readDumpAtStart(path: string, label: string, log: Logger): Promise<string | null> {
+  let text: string | null;
+  try {
+    text = await readDumpIfExists(path);
+  } catch (e) {
+    log.warn(`Unable to read ${label} - ${path} [${(e as Error).message}]`);
+    return null;
+  }
+  if (text === null) {
+    log.warn(`No ${label}!`);
+    return null;
+  }
+  log.info(`Processing ${label} [${path}]!`);
+  return text;
+}

@@ -3,7 +3,7 @@
 
 import type { VirtualState, RealState } from '../engine/state.js';
 import type { Logger } from '../log.js';
-import { type DumpWarning, dumpLines, formatWarning, readDumpIfExists, saveDump, saveDumpSync } from './dump-file.js';
+import { type DumpWarning, dumpLines, formatWarning, readDumpAtStart, saveDump, saveDumpSync } from './dump-file.js';
 import { KeyError, findReals, parseRKey, parseVKey, rkey, vkey } from './keys.js';
 
 /** `VKEY - RKEY`, e.g. `192.168.0.2:80:0:0 - 212.77.100.101:80`. */
@@ -69,18 +69,8 @@ export function applyOffline(reals: readonly RealState[]): void {
  * lines are dropped (as the original). Never throws: problems are logged. Returns the reals set offline.
  */
 export async function loadOfflineDump(path: string, virtuals: readonly VirtualState[], log: Logger): Promise<RealState[]> {
-  let text: string | null;
-  try {
-    text = await readDumpIfExists(path);
-  } catch (e) {
-    log.warn(`Unable to read dump file - ${path} [${(e as Error).message}]`);
-    return [];
-  }
-  if (text === null) {
-    log.warn('No dump file!');
-    return [];
-  }
-  log.info(`Processing dump file [${path}]!`);
+  const text = await readDumpAtStart(path, 'dump file', log);
+  if (text === null) return [];
   const { reals, warnings } = parseOfflineDump(text, virtuals, path);
   for (const w of warnings) log.warn(formatWarning(w));
   applyOffline(reals);

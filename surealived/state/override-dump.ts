@@ -3,7 +3,7 @@
 
 import type { RState, RealState, VirtualState, WeightOverride } from '../engine/state.js';
 import type { Logger } from '../log.js';
-import { type DumpWarning, dumpLines, formatWarning, readDumpIfExists, saveDump, saveDumpSync } from './dump-file.js';
+import { type DumpWarning, dumpLines, formatWarning, readDumpAtStart, saveDump, saveDumpSync } from './dump-file.js';
 import { KeyError, findReals, parseRKey, parseVKey, rkey, vkey } from './keys.js';
 
 const RSTATES: readonly RState[] = ['ONLINE', 'OFFLINE', 'DOWN'];
@@ -117,18 +117,8 @@ export function applyOverrides(entries: readonly OverrideEntry[]): void {
  * it from memory so unmatched lines are dropped. Never throws: problems are logged.
  */
 export async function loadOverrideDump(path: string, virtuals: readonly VirtualState[], log: Logger): Promise<OverrideEntry[]> {
-  let text: string | null;
-  try {
-    text = await readDumpIfExists(path);
-  } catch (e) {
-    log.warn(`Unable to read override file - ${path} [${(e as Error).message}]`);
-    return [];
-  }
-  if (text === null) {
-    log.warn('No override file!');
-    return [];
-  }
-  log.info(`Processing override file [${path}]!`);
+  const text = await readDumpAtStart(path, 'override file', log);
+  if (text === null) return [];
   const { entries, warnings } = parseOverrideDump(text, virtuals, path);
   for (const w of warnings) log.warn(formatWarning(w));
   applyOverrides(entries);

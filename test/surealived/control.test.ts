@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../surealived/daemon.js';
-import { mainConfigWith } from '../../surealived/config/main-config.js';
+import { testMainConfig } from '../helpers/main-config.js';
 import { createLogger } from '../../surealived/log.js';
 import { controlCommand } from '../../surealived/control/client.js';
 
@@ -54,20 +54,7 @@ describe('control port on a running surealived (real probes, real hand-off files
 ${reals}
 </virtual></surealived>`,
     );
-    const main = mainConfigWith({
-      listen_port: '0',
-      startup_delay_ms: '100',
-      loop_interval_ms: '50',
-      lock_sync_file: join(dir, 'ipvsfull.lock'),
-      full_sync_file: join(dir, 'ipvsfull.cfg'),
-      full_reload_file: join(dir, 'ipvsfull.reload'),
-      diff_sync_dir: join(dir, 'diffs'),
-      offline_dump: join(dir, 'offline.dump'),
-      override_dump: join(dir, 'override.dump'),
-      stats_dump: join(dir, 'stats.dump'),
-      notify_dump: join(dir, 'notify.dump'),
-      stats_dir: join(dir, 'stats'),
-    });
+    const main = testMainConfig(dir);
     daemon = await Daemon.start({ xmlPath: join(dir, 'services.xml'), main, log: createLogger('error', () => undefined) });
     port = daemon.controlAddress!.port;
   });

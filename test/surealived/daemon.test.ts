@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../surealived/daemon.js';
 import { mainConfigWith, type MainConfig } from '../../surealived/config/main-config.js';
+import { testMainConfig } from '../helpers/main-config.js';
 import { createLogger, memorySink } from '../../surealived/log.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -72,20 +73,7 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sd-daemon-'));
     writeFileSync(join(dir, 'services.xml'), xml());
-    main = mainConfigWith({
-      listen_port: '0',
-      startup_delay_ms: '100',
-      loop_interval_ms: '50',
-      lock_sync_file: join(dir, 'ipvsfull.lock'),
-      full_sync_file: join(dir, 'ipvsfull.cfg'),
-      full_reload_file: join(dir, 'ipvsfull.reload'),
-      diff_sync_dir: join(dir, 'diffs'),
-      offline_dump: join(dir, 'offline.dump'),
-      override_dump: join(dir, 'override.dump'),
-      stats_dump: join(dir, 'stats.dump'),
-      notify_dump: join(dir, 'notify.dump'),
-      stats_dir: join(dir, 'stats'),
-    });
+    main = testMainConfig(dir);
     for (const l of listeners) await l.start();
     log.lines.length = 0;
   });
