@@ -13,9 +13,17 @@ runIpvssync(process.argv.slice(2), {
   err: (s) => process.stderr.write(s),
   env: process.env,
 }).then(
-  (code) => process.exit(code),
+  (code) => exitAfterFlush(code),
   (e: unknown) => {
     process.stderr.write(`ipvssync: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
+    exitAfterFlush(1);
   },
 );
+
+/**
+ * Exit once everything written to stdout/stderr has left: writes to a pipe are asynchronous, and a
+ * bare process.exit() cut `ipvssync --list` of a large table short.
+ */
+function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}

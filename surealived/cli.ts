@@ -138,7 +138,12 @@ async function main(): Promise<void> {
   const sink = inBackground ? (main.useLog && main.log !== 'stderr' ? fileSink(main.log) : () => undefined) : stderrSink;
   const log = createLogger(level, sink);
 
-  if (args.test) process.exit(await testConfig(args.xml, main, log));
+  if (args.test) {
+    // Exit once the (possibly long) list of issues has left: writes to a pipe are asynchronous.
+    const code = await testConfig(args.xml, main, log);
+    process.stderr.write('', () => process.exit(code));
+    return;
+  }
   if (args.daemonize && role === undefined) {
     spawnDetachedWatchdog(process.argv.slice(1));
     process.exit(0);
