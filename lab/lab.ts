@@ -150,3 +150,12 @@ export async function runInGuest(command: string, opts: GuestRunOptions = {}): P
   const output = await readFile(join(shareDir, 'output.log'), 'utf8').catch(() => '');
   return { code, output, console: consoleText, shareDir, timedOut, bootMs };
 }
+
+/** Why the lab cannot run here (it needs root on Linux: apt-get, qemu's 9p of /), or undefined.
+ * SUREALIVED_NO_LAB=1 opts out explicitly. */
+export function labUnavailable(): string | undefined {
+  if (process.platform !== 'linux') return 'not Linux';
+  if (process.getuid?.() !== 0) return 'not root (the lab installs Debian packages)';
+  if (process.env['SUREALIVED_NO_LAB'] === '1') return 'SUREALIVED_NO_LAB=1';
+  return undefined;
+}

@@ -13,6 +13,7 @@ import { ControlServer } from '../../surealived/control/server.js';
 import { createLogger } from '../../surealived/log.js';
 import type { WorkerJob, WorkerResult } from './client-worker.js';
 import { Client, END, TestTarget, fixedProcessStats } from './helpers.js';
+import { prng } from '../helpers/prng.js';
 
 const VLIST_HEAD = 'v:0 vname=web vproto=tcp vaddr=10.0.0.1 vport=80 vfwmark=0 vrt=dr vsched=wlc\n';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -34,18 +35,6 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
     if (Date.now() > deadline) throw new Error(`timeout: ${what}`);
     await sleep(10);
   }
-}
-
-/** mulberry32: a small seeded PRNG so a failing fuzz run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('control port: limits and robustness', () => {

@@ -5,19 +5,11 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runInGuest, type GuestRunResult } from '../../lab/lab.js';
+import { labUnavailable, runInGuest, type GuestRunResult } from '../../lab/lab.js';
 import { IPVS_CHECKS, type GuestReport, type IpvsCheckId } from './guest/checks.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const GUEST_SCRIPT = 'dist/test/kernel/guest/ipvs-roundtrip.js';
-
-/** The lab needs root (apt-get, qemu's 9p of /) on Linux; SUREALIVED_NO_LAB=1 opts out explicitly. */
-function labUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux';
-  if (process.getuid?.() !== 0) return 'not root (the lab installs Debian packages)';
-  if (process.env['SUREALIVED_NO_LAB'] === '1') return 'SUREALIVED_NO_LAB=1';
-  return undefined;
-}
 
 describe('ipvs-netlink against a real IPVS kernel (qemu lab)', function () {
   // First run: apt-get + kernel download (~20 s here) + boot; later runs boot only (~30 s in all).

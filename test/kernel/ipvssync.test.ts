@@ -5,19 +5,11 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runInGuest, type GuestRunResult } from '../../lab/lab.js';
+import { labUnavailable, runInGuest, type GuestRunResult } from '../../lab/lab.js';
 import { IPVSSYNC_CHECKS, type IpvssyncCheckId, type IpvssyncReport } from './guest/ipvssync-checks.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const GUEST_SCRIPT = 'dist/test/kernel/guest/ipvssync-scenarios.js';
-
-/** The lab needs root (apt-get, qemu's 9p of /) on Linux; SUREALIVED_NO_LAB=1 opts out explicitly. */
-function labUnavailable(): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux';
-  if (process.getuid?.() !== 0) return 'not root (the lab installs Debian packages)';
-  if (process.env['SUREALIVED_NO_LAB'] === '1') return 'SUREALIVED_NO_LAB=1';
-  return undefined;
-}
 
 describe('ipvssync against a real IPVS kernel, fed by hand-offs and by surealived (qemu lab)', function () {
   this.timeout(20 * 60_000);

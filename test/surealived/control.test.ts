@@ -7,20 +7,9 @@ import { Daemon } from '../../surealived/daemon.js';
 import { testMainConfig } from '../helpers/main-config.js';
 import { createLogger } from '../../surealived/log.js';
 import { controlCommand } from '../../surealived/control/client.js';
+import { prng } from '../helpers/prng.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Deterministic PRNG (mulberry32) so a failing fuzz run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('control port on a running surealived (real probes, real hand-off files)', function () {
   this.timeout(60000);
