@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { realAddr } from './addresses.js';
+import { shebangFlags } from './daemon-flags.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '../surealived/cli.js');
@@ -178,7 +179,7 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
   const heapFile = join(work, 'heap.txt');
   const sd = spawn(
     process.execPath,
-    [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...extra, '--import', heapProbe, cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')],
+    [...shebangFlags(cli), ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...extra, '--import', heapProbe, cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')],
     { stdio: ['ignore', extra.length > 0 ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, BENCH_HEAP_FILE: heapFile } },
   );
   const pid = sd.pid!;

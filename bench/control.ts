@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { realAddr } from './addresses.js';
+import { shebangFlags } from './daemon-flags.js';
 import { controlCommand } from '../surealived/control/client.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
   );
   const server: ChildProcess = fork(join(here, 'server.js'), [String(SERVER_PORT), String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise<void>((resolve) => server.on('message', (m: { ready?: number }) => m.ready !== undefined && resolve()));
-  const sd = spawn(process.execPath, [cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const sd = spawn(process.execPath, [...shebangFlags(cli), cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     for (let i = 0; i < 100; i++) {
       await sleep(200);

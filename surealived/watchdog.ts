@@ -14,7 +14,7 @@ export const WATCHDOG_PID_ENV = 'SUREALIVED_WATCHDOG_PID';
 
 /** Start the watchdog as a new session, detached from the terminal; the caller then exits. */
 export function spawnDetachedWatchdog(argv: readonly string[]): void {
-  const child = spawn(process.execPath, [...argv], {
+  const child = spawn(process.execPath, [...process.execArgv, ...argv], {
     detached: true,
     stdio: 'ignore',
     env: { ...process.env, [WATCHDOG_ROLE_ENV]: 'watchdog' },
@@ -47,7 +47,8 @@ export function runWatchdog(opts: WatchdogOptions): void {
 
   const launch = (): void => {
     startedAt = Date.now();
-    child = spawn(process.execPath, [...opts.argv], { stdio: 'ignore', env: { ...process.env, [WATCHDOG_ROLE_ENV]: 'child', [WATCHDOG_PID_ENV]: String(process.pid) } });
+    // The interpreter flags (those of the cli's #! line among them) carry over to the tester.
+    child = spawn(process.execPath, [...process.execArgv, ...opts.argv], { stdio: 'ignore', env: { ...process.env, [WATCHDOG_ROLE_ENV]: 'child', [WATCHDOG_PID_ENV]: String(process.pid) } });
     child.on('exit', (code, signal) => {
       child = null;
       if (shuttingDown) process.exit(1);

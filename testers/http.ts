@@ -14,6 +14,7 @@ import {
   type Tester,
 } from './contract.js';
 import { compileTls, describeError, probeConnection, TLS_ATTRS, type ConnectionHooks, type ProbeConnection, type TlsParams } from './socket.js';
+import { nativeCanReach, nativeProber, probeNative, REQUEST_NAIVE, type HttpOutcome, type NativeJudge } from './native.js';
 
 /** How much of the body is read (and searched for `body`) before deciding. */
 export const BODY_LIMIT = 64 * 1024;
@@ -29,6 +30,8 @@ export interface HttpParams {
   readonly naive: boolean;
   readonly body?: Buffer;
   readonly tls?: TlsParams;
+  /** Plain http on the native prober: the original's HTTP/1.0 request, compiled once. */
+  readonly native?: NativeJudge;
 }
 
 // Header names the request framing owns; letting a config set them would break the probe.
@@ -64,7 +67,7 @@ export function parseHeaders(text: string): string[] {
     if (/[\r\n\0]/.test(value)) throw new AttrError('headers', `invalid value for header ${name}: control characters`);
     const lower = name.toLowerCase();
     if (RESERVED_HEADERS.has(lower)) throw new AttrError('headers', `header ${name} cannot be set (use the host attribute for Host)`);
-    flat.push(lower, value);
+    flat.push(name, value);
   }
   return flat;
 }
@@ -222,6 +225,46 @@ class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * The native path sends the original's request, HTTP/1.0 with no Connection header (the server
+ * closes after the response), and reads to the end of the response (Content-Length, EOF or the last
+ * chunk) unless naive; the status and the body search are judged the same way as on the undici path.
+ */
+function nativeJudge(
+  url: string,
+  headers: readonly string[],
+  retcodes: HttpParams['retcodes'],
+  retcode: string,
+  naive: boolean,
+  body: Buffer | undefined,
+): NativeJudge | undefined {
+  const prober = nativeProber();
+  if (prober === undefined) return undefined;
+  const lines = [`GET ${url} HTTP/1.0`];
+  for (let i = 0; i < headers.length; i += 2) lines.push(`${HEADER_CASE[headers[i]!] ?? headers[i]!}: ${headers[i + 1]!}`);
+  const request = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+  const compiled = prober.define(request, body ?? null, naive ? REQUEST_NAIVE : 0, retcodes.flat());
+  return {
+    request,
+    compiled,
+    verdict(o: HttpOutcome | undefined): { ok: boolean; detail: string } {
+      if (o === undefined || o.end === 'closed-early') return { ok: false, detail: 'connection closed before a response' };
+      if (o.end === 'malformed') return { ok: false, detail: o.status === 0 ? 'HTTP error: not an HTTP/1.x status line' : 'HTTP error: response head over 64 KiB' };
+      if (!retcodeOk(o.status, retcodes)) return { ok: false, detail: `status ${o.status}, expected ${retcode}` };
+      if (body === undefined) return { ok: true, detail: `status ${o.status}` };
+      if (o.bodyFound) return { ok: true, detail: `status ${o.status}, body matched` };
+      return { ok: false, detail: `status ${o.status}, body does not contain "${body.toString()}" (read ${Math.min(o.bodyBytes, BODY_LIMIT)} bytes)` };
+    },
+    deadlineDetail(status: number, bodyBytes: number, timeoutMs: number): string {
+      if (status === 0) return `no response within ${timeoutMs} ms`;
+      return `response incomplete at deadline (status ${status}, ${bodyBytes} body bytes)`;
+    },
+  };
+}
+
+// The request header names we set ourselves, spelled as the original sends them.
+const HEADER_CASE: Readonly<Record<string, string>> = { host: 'Host', 'user-agent': 'User-Agent' };
+
 export const httpTester: Tester<HttpParams> = {
   name: 'http',
   attrs: [
@@ -248,18 +291,23 @@ export const httpTester: Tester<HttpParams> = {
     if (typeof values.headers === 'string') headers.push(...parseHeaders(values.headers));
     const body = typeof values.body === 'string' && values.body !== '' ? Buffer.from(values.body) : undefined;
     const tls = compileTls(values, generic, host);
+    const retcodes = parseRetcodes(retcode);
+    const naive = values.naive === true;
+    const native = tls === undefined ? nativeJudge(url, headers, retcodes, retcode, naive, body) : undefined;
     return {
       path: url,
       headers,
-      retcodes: parseRetcodes(retcode),
+      retcodes,
       retcode,
-      naive: values.naive === true,
+      naive,
       ...(body !== undefined ? { body } : {}),
       ...(tls !== undefined ? { tls } : {}),
+      ...(native !== undefined ? { native } : {}),
     };
   },
 
   probe(target: ProbeTarget, params: HttpParams, ctx: ProbeContext): Promise<ProbeResult> {
+    if (params.native !== undefined && nativeCanReach(target)) return probeNative(target, params.native, ctx);
     return probeConnection(target, params.tls, ctx, new HttpExchange(params));
   },
 

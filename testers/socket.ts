@@ -97,7 +97,11 @@ export function compileTls(values: AttrValues, generic: GenericSettings, name?: 
 
 /** A few words for a socket or TLS error. */
 export function describeError(err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
+  return describeCode((err as NodeJS.ErrnoException).code, err.message);
+}
+
+/** A few words for an errno name ("ECONNREFUSED"); `message` is the fallback for the rest. */
+export function describeCode(code: string | undefined, message: string): string {
   switch (code) {
     case 'ECONNREFUSED':
       return 'connection refused';
@@ -112,7 +116,7 @@ export function describeError(err: Error): string {
     case 'EPIPE':
       return 'connection closed by peer';
     default:
-      return code !== undefined && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+      return code !== undefined && !message.includes(code) ? `${code}: ${message}` : message;
   }
 }
 
@@ -195,36 +199,46 @@ export interface ConnectionHooks {
   errorDetail?(err: Error): string;
 }
 
+/** A probe in flight that must end when its deadline passes. */
+export interface DeadlineBound {
+  deadline(): void;
+}
+
 /**
- * Connections in flight per abort signal. The engine gives the probes of one deadline one signal, so
+ * Probes in flight per abort signal. The engine gives the probes of one deadline one signal, so
  * one listener per signal (not one per probe: EventTarget listeners cost far more than a Set entry).
  */
-const inFlight = new WeakMap<AbortSignal, Set<ProbeConnection>>();
+const inFlight = new WeakMap<AbortSignal, Set<DeadlineBound>>();
 
-function watchDeadline(signal: AbortSignal, conn: ProbeConnection): void {
+export function watchDeadline(signal: AbortSignal, probe: DeadlineBound): void {
   let set = inFlight.get(signal);
   if (set === undefined) {
-    const conns = new Set<ProbeConnection>();
-    inFlight.set(signal, conns);
+    const probes = new Set<DeadlineBound>();
+    inFlight.set(signal, probes);
     signal.addEventListener(
       'abort',
       () => {
         inFlight.delete(signal);
-        for (const c of conns) c.deadline();
-        conns.clear();
+        for (const p of probes) p.deadline();
+        probes.clear();
       },
       { once: true },
     );
-    set = conns;
+    set = probes;
   }
-  set.add(conn);
+  set.add(probe);
+}
+
+/** The probe ended before its deadline. */
+export function unwatchDeadline(signal: AbortSignal, probe: DeadlineBound): void {
+  inFlight.get(signal)?.delete(probe);
 }
 
 /**
  * One probe's TCP connection from start to verdict: it connects (+TLS), classifies early failures,
  * enforces ctx.signal, and on every outcome resets the socket and resolves exactly once.
  */
-export class ProbeConnection {
+export class ProbeConnection implements DeadlineBound {
   readonly started = performance.now();
   readonly raw: net.Socket;
   /** The socket carrying the protocol bytes: the TLS socket with SSL, else `raw`. */
@@ -257,7 +271,7 @@ export class ProbeConnection {
   finish(ok: boolean, detail: string, problem?: ProbeProblem, closeSoon = false): void {
     if (this.settled) return;
     this.settled = true;
-    inFlight.get(this.ctx.signal)?.delete(this);
+    unwatchDeadline(this.ctx.signal, this);
     const bytesSent = this.raw.bytesWritten;
     const bytesReceived = this.raw.bytesRead;
     if (closeSoon) queueMicrotask(() => this.close());

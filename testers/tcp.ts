@@ -3,9 +3,12 @@
 
 import type { AttrValues, GenericSettings, ProbeContext, ProbeResult, ProbeTarget, Tester } from './contract.js';
 import { compileTls, probeConnection, TLS_ATTRS, type ConnectionHooks, type TlsParams } from './socket.js';
+import { nativeCanReach, nativeProber, probeNative, type NativeJudge } from './native.js';
 
 export interface TcpParams {
   readonly tls?: TlsParams;
+  /** Plain tcp on the native prober. */
+  readonly native?: NativeJudge;
 }
 
 const PLAIN: ConnectionHooks = {
@@ -18,16 +21,24 @@ const SECURE: ConnectionHooks = {
   deadlineDetail: () => 'deadline',
 };
 
+const NATIVE_CONNECT: NativeJudge = {
+  compiled: null,
+  verdict: () => ({ ok: true, detail: 'connected' }),
+  deadlineDetail: () => 'deadline',
+};
+
 export const tcpTester: Tester<TcpParams> = {
   name: 'tcp',
   attrs: TLS_ATTRS,
 
   compile(values: AttrValues, generic: GenericSettings): TcpParams {
     const tls = compileTls(values, generic);
-    return tls === undefined ? {} : { tls };
+    if (tls !== undefined) return { tls };
+    return nativeProber() !== undefined ? { native: NATIVE_CONNECT } : {};
   },
 
   probe(target: ProbeTarget, params: TcpParams, ctx: ProbeContext): Promise<ProbeResult> {
+    if (params.native !== undefined && nativeCanReach(target)) return probeNative(target, params.native, ctx);
     return probeConnection(target, params.tls, ctx, params.tls === undefined ? PLAIN : SECURE);
   },
 };

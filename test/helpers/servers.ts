@@ -43,7 +43,9 @@ export type TcpMode =
   /** Accept and send `data` one byte every `intervalMs`, forever (repeating). */
   | 'trickle'
   /** Accept, send `data` at once, then stay silent. */
-  | 'greet';
+  | 'greet'
+  /** Answer the first bytes received with `data`, then stay silent (or close, with closeAfterReply). */
+  | 'reply';
 
 export interface TcpServer extends Closable {
   readonly port: number;
@@ -54,7 +56,7 @@ export interface TcpServer extends Closable {
 /** A raw TCP listener; every accepted socket is destroyed on close(). */
 export async function startTcpServer(
   mode: TcpMode,
-  opts: { host?: string; data?: string; intervalMs?: number } = {},
+  opts: { host?: string; data?: string; intervalMs?: number; closeAfterReply?: boolean } = {},
 ): Promise<TcpServer> {
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
@@ -66,6 +68,12 @@ export async function startTcpServer(
     sock.on('error', () => undefined);
     sock.on('close', () => sockets.delete(sock));
     if (mode === 'greet') sock.write(data);
+    if (mode === 'reply') {
+      sock.once('data', () => {
+        sock.write(data);
+        if (opts.closeAfterReply === true) sock.end();
+      });
+    }
     if (mode === 'trickle') {
       let i = 0;
       const timer = setInterval(() => {

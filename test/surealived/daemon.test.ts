@@ -187,8 +187,8 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
     await until('notify.dump', () => existsSync(join(dir, 'notify.dump')) && readFileSync(join(dir, 'notify.dump'), 'utf8') === 'vnotify 192.0.2.10:80:0:0 - state=DOWN\n');
     await until('stats log', () => existsSync(join(dir, 'stats', 'sd_fullstats.log')) && /END {3}Virtual: web end time=/.test(readFileSync(join(dir, 'stats', 'sd_fullstats.log'), 'utf8')));
     assert.match(readFileSync(join(dir, 'stats', 'sd_fullstats.log'), 'utf8'), /START Virtual: web start time=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\n.* virt=web:80 vproto=tcp vaddr=192\.0\.2\.10:80 real=a:80 raddr=127\.0\.0\.61:80 conntime=\d+ms resptime=\d+ms totaltime=\d+ms currtest=TRUE online=TRUE\n/);
-    await until('debugcomm dump of the http probe', () => existsSync(join(dir, 'comm', 'www_h')) && readFileSync(join(dir, 'comm', 'www_h'), 'latin1').includes(' sd_write ->\nGET /health HTTP/1.1'));
-    assert.match(readFileSync(join(dir, 'comm', 'www_h'), 'latin1'), /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\]  sd_write ->\nGET \/health HTTP\/1\.1\r\n/);
+    await until('debugcomm dump of the http probe', () => existsSync(join(dir, 'comm', 'www_h')) && readFileSync(join(dir, 'comm', 'www_h'), 'latin1').includes(' sd_write ->\nGET /health HTTP/1.0'));
+    assert.match(readFileSync(join(dir, 'comm', 'www_h'), 'latin1'), /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\]  sd_write ->\nGET \/health HTTP\/1\.0\r\n/);
     await d.stop();
     daemon = null;
     assert.match(readFileSync(join(dir, 'stats.dump'), 'utf8'), /^vstats 192\.0\.2\.10:80:0:0 - \d+ \d+ - /);

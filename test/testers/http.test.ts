@@ -17,6 +17,7 @@ import {
   type HttpServer,
   type TestCerts,
 } from '../helpers/servers.js';
+import { PROBE_PATHS, useProbePath } from '../helpers/probe-paths.js';
 
 const plain = (values: AttrValues) => httpTester.compile({ url: '/', host: 'www.example.com', ...values }, { ssl: false, timeoutMs: 1000 });
 const secure = (values: AttrValues) => httpTester.compile({ url: '/', host: 'localhost', ...values }, { ssl: true, timeoutMs: 1000 });
@@ -31,7 +32,8 @@ function attrErrorOn(attr: string) {
   return (err: Error & { attr?: string }) => err.name === 'AttrError' && err.attr === attr;
 }
 
-describe('http tester', () => {
+for (const path of PROBE_PATHS) describe(`http tester (${path} probes)`, () => {
+  useProbePath(path);
   let srv: HttpServer;
   before(async () => {
     srv = await startHttpServer({
@@ -51,6 +53,7 @@ describe('http tester', () => {
   const t = () => target('127.0.0.1', srv.port);
 
   it('a 200 is up; the request is GET url with Host and User-Agent: SureAliveD', async () => {
+    assert.equal(plain({}).native !== undefined, path === 'native', 'probe path in use');
     const r = await httpTester.probe(t(), plain({}), deadline(1000));
     assert.equal(r.ok, true, r.detail);
     assert.equal(r.detail, 'status 200');
@@ -126,7 +129,7 @@ describe('http tester', () => {
   });
 
   it('a server trickling its status line past the deadline cannot hold the probe', async () => {
-    const trickle = await startTcpServer('trickle', { data: 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', intervalMs: 20 });
+    const trickle = await startTcpServer('trickle', { data: 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', intervalMs: 40 });
     try {
       const { r, ms } = await timed(httpTester.probe(target('127.0.0.1', trickle.port), plain({ naive: true }), deadline(300)));
       assert.equal(r.ok, false);
@@ -160,6 +163,37 @@ describe('http tester', () => {
     }
   });
 
+  it('reads a response to its end however it is framed: length, chunks, or the server closing', async () => {
+    const framings = [
+      { name: 'chunked, connection kept open', data: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nall ok\r\n0\r\n\r\n', close: false },
+      { name: 'Content-Length, connection kept open', data: 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nall ok', close: false },
+      { name: 'no length, ended by the close', data: 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall ok', close: true },
+    ];
+    for (const f of framings) {
+      const srv2 = await startTcpServer('reply', { data: f.data, closeAfterReply: f.close });
+      try {
+        const { r, ms } = await timed(httpTester.probe(target('127.0.0.1', srv2.port), plain({ body: 'all ok' }), deadline(1000)));
+        assert.equal(r.ok, true, `${f.name}: ${r.detail}`);
+        assert.equal(r.detail, 'status 200, body matched', f.name);
+        assert.ok(ms < 500, `${f.name}: took ${ms} ms (must not wait for the deadline)`);
+      } finally {
+        await srv2.close();
+      }
+    }
+  });
+
+  it('a response head beyond what a server may send is an HTTP error', async () => {
+    const huge = `HTTP/1.1 200 OK\r\nX-Filler: ${'y'.repeat(70 * 1024)}\r\nContent-Length: 0\r\n\r\n`;
+    const srv2 = await startTcpServer('reply', { data: huge });
+    try {
+      const r = await httpTester.probe(target('127.0.0.1', srv2.port), plain({}), deadline(1000));
+      assert.equal(r.ok, false);
+      assert.match(r.detail, /^HTTP error: /);
+    } finally {
+      await srv2.close();
+    }
+  });
+
   it('works for an IPv6 real (::1)', async () => {
     const v6 = await startHttpServer({ '/': { status: 200, body: 'v6' } }, '::1');
     try {
@@ -176,7 +210,8 @@ describe('http tester', () => {
     assert.equal(r.ok, true);
     const written = seen.filter((s) => s.tag === 'write').map((s) => s.data).join('');
     const read = seen.filter((s) => s.tag === 'read').map((s) => s.data).join('');
-    assert.match(written, /^GET \/ HTTP\/1\.1\r\n/);
+    // Native: the original's request, HTTP/1.0; undici always speaks HTTP/1.1.
+    assert.match(written, path === 'native' ? /^GET \/ HTTP\/1\.0\r\nHost: www\.example\.com\r\nUser-Agent: SureAliveD\r\n\r\n$/ : /^GET \/ HTTP\/1\.1\r\n/);
     assert.match(written, /host: www\.example\.com\r\n/i);
     assert.match(read, /^HTTP\/1\.1 200 OK\r\n/);
     assert.ok(r.bytesSent !== undefined && r.bytesSent > 0 && r.bytesReceived !== undefined && r.bytesReceived > 0);
@@ -201,7 +236,7 @@ describe('http tester', () => {
     assert.ok(tw <= 5, `${tw} TIME_WAIT sockets`);
   });
 
-  describe('with SSL="1"', () => {
+  if (path === 'native') describe('with SSL="1" (always on the net.Socket path)', () => {
     let certs: TestCerts;
     let tlsSrv: Awaited<ReturnType<typeof startHttpsServer>>;
     before(async () => {

@@ -18,8 +18,7 @@ import {
   timeWaitCount,
   type TestCerts,
 } from '../helpers/servers.js';
-
-const PLAIN = tcpTester.compile({}, { ssl: false, timeoutMs: 1000 });
+import { PROBE_PATHS, useProbePath } from '../helpers/probe-paths.js';
 
 async function timed(p: Promise<ProbeResult>): Promise<{ r: ProbeResult; ms: number }> {
   const t0 = performance.now();
@@ -27,7 +26,14 @@ async function timed(p: Promise<ProbeResult>): Promise<{ r: ProbeResult; ms: num
   return { r, ms: performance.now() - t0 };
 }
 
-describe('tcp tester', () => {
+for (const path of PROBE_PATHS) describe(`tcp tester (${path} probes)`, () => {
+  useProbePath(path);
+  let PLAIN: ReturnType<typeof tcpTester.compile>;
+  before(() => {
+    PLAIN = tcpTester.compile({}, { ssl: false, timeoutMs: 1000 });
+    assert.equal(PLAIN.native !== undefined, path === 'native', 'probe path in use');
+  });
+
   it('a real accepting the connection is up, with its connect time', async () => {
     const srv = await startTcpServer('silent');
     try {
@@ -124,7 +130,7 @@ describe('tcp tester', () => {
     }
   });
 
-  describe('with SSL="1"', () => {
+  if (path === 'native') describe('with SSL="1" (always on the net.Socket path)', () => {
     let certs: TestCerts;
     before(() => {
       certs = makeCerts();

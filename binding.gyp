@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "prober",
+      "sources": ["testers/native/prober.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}
