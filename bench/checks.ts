@@ -1,7 +1,7 @@
 // `npm run bench:checks`: surealived against one loopback server process with N = 1,000 / 5,000 / 10,000
 // reals (loopdelay 1, timeout 2), for tcp and http. Prints checks/s, CPU µs per check, peak RSS and the
 // failure-detection latency when 10 % of the reals start refusing, beside the original C surealived.
-// Options: --sizes 1000,5000 --testers tcp --seconds 10; BENCH_CPU_PROF=<dir> writes a CPU profile of surealived;
+// Options: --sizes 1000,5000 --testers tcp --seconds 10 --probes native,js (js: the net.Socket/undici path); BENCH_CPU_PROF=<dir> writes a CPU profile of surealived;
 // BENCH_NODE_FLAGS="--max-semi-space-size=8 ..." adds V8/Node flags to the surealived process.
 // Heap figures (heap used min/max in the measured window, GC ms per second) come from heap-probe.ts.
 
@@ -148,7 +148,7 @@ function waitMessage<T>(child: ChildProcess, pick: (m: T) => boolean): Promise<T
   });
 }
 
-async function runOne(tester: string, n: number, seconds: number): Promise<RunResult> {
+async function runOne(tester: string, n: number, seconds: number, probes: string): Promise<RunResult> {
   const work = mkdtempSync(join(tmpdir(), 'sd-bench-'));
   const ctlPort = await freePort();
   const diffDir = join(work, 'diffs');
@@ -180,7 +180,7 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
   const sd = spawn(
     process.execPath,
     [...shebangFlags(cli), ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...extra, '--import', heapProbe, cli, '-c', join(work, 'surealived.cfg'), join(work, 'config.xml')],
-    { stdio: ['ignore', extra.length > 0 ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, BENCH_HEAP_FILE: heapFile } },
+    { stdio: ['ignore', extra.length > 0 ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, BENCH_HEAP_FILE: heapFile, SUREALIVED_PROBES: probes } },
   );
   const pid = sd.pid!;
   try {
@@ -256,7 +256,8 @@ async function runOne(tester: string, n: number, seconds: number): Promise<RunRe
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string' }, testers: { type: 'string' }, seconds: { type: 'string' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string' }, testers: { type: 'string' }, seconds: { type: 'string' }, probes: { type: 'string' } } });
+  const paths = (values.probes ?? 'native').split(',');
   const sizes = (values.sizes ?? '1000,5000,10000').split(',').map(Number);
   const testers = (values.testers ?? 'tcp,http').split(',');
   const seconds = Number(values.seconds ?? 10);
@@ -266,13 +267,14 @@ async function main(): Promise<void> {
   process.stdout.write(
     `reference (original C surealived, 10,000 reals): ~${REFERENCE.checksPerSec} checks/s, ${REFERENCE.usPerCheck.tcp} µs/check tcp, ${REFERENCE.usPerCheck.http} µs/check http, ${REFERENCE.rssMb} MB RSS\n\n`,
   );
-  const header = 'tester  reals   checks/s  (orig)   µs/check (orig)  peak RSS MB (orig)  detect p50/p99/max ms   detected   RSS@start  heap used MB  GC ms/s';
+  process.stdout.write(`node ${process.version}, daemon flags: ${shebangFlags(cli).join(' ') || '(none)'}; probes: native = the C prober (default), js = net.Socket/undici\n\n`);
+  const header = 'tester  probes  reals   checks/s  (orig)   µs/check (orig)  peak RSS MB (orig)  detect p50/p99/max ms   detected   RSS@start  heap used MB  GC ms/s';
   process.stdout.write(`${header}\n${'-'.repeat(header.length)}\n`);
   for (const tester of testers) {
-    for (const n of sizes) {
-      const r = await runOne(tester, n, seconds);
+    for (const probes of paths) for (const n of sizes) {
+      const r = await runOne(tester, n, seconds, probes);
       const line =
-        `${r.tester.padEnd(7)} ${String(r.reals).padStart(5)}  ${r.checksPerSec.toFixed(0).padStart(8)}  ${n === 10000 ? String(REFERENCE.checksPerSec).padStart(6) : '     -'}` +
+        `${r.tester.padEnd(7)} ${probes.padEnd(6)}  ${String(r.reals).padStart(5)}  ${r.checksPerSec.toFixed(0).padStart(8)}  ${n === 10000 ? String(REFERENCE.checksPerSec).padStart(6) : '     -'}` +
         `   ${r.usPerCheck.toFixed(1).padStart(8)} ${n === 10000 ? String(REFERENCE.usPerCheck[tester] ?? '-').padStart(6) : '     -'}` +
         `   ${r.peakRssMb.toFixed(0).padStart(11)} ${n === 10000 ? String(REFERENCE.rssMb).padStart(6) : '     -'}` +
         `   ${r.detectP50.toFixed(0).padStart(6)}/${r.detectP99.toFixed(0)}/${r.detectMax.toFixed(0)}`.padEnd(27) +

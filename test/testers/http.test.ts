@@ -10,6 +10,7 @@ import {
   refusedPort,
   startHttpServer,
   startHttpsServer,
+  startBlackholeServer,
   startTcpServer,
   target,
   timeWaitCount,
@@ -234,6 +235,28 @@ for (const path of PROBE_PATHS) describe(`http tester (${path} probes)`, () => {
     }
     const tw = timeWaitCount(srv.port);
     assert.ok(tw <= 5, `${tw} TIME_WAIT sockets`);
+  });
+
+  it('2,000 probes in flight at once, ending every way (answer, refusal, deadline before and after connect), each get their own verdict', async () => {
+    const refused = await refusedPort();
+    const silent = await startTcpServer('silent');
+    const blackhole = await startBlackholeServer();
+    try {
+      const kinds = [
+        { t: t(), p: plain({}), ms: 2000, check: (r: ProbeResult) => r.ok && r.detail === 'status 200' },
+        { t: t(), p: plain({ url: '/down' }), ms: 2000, check: (r: ProbeResult) => !r.ok && r.detail === 'status 503, expected 200' },
+        { t: target('127.0.0.1', refused), p: plain({}), ms: 2000, check: (r: ProbeResult) => !r.ok && r.problem === 'rst' },
+        // Starting 2,000 probes takes this process a while: the deadlines leave room for that.
+        { t: target('127.0.0.1', silent.port), p: plain({}), ms: 600, check: (r: ProbeResult) => !r.ok && r.detail === 'no response within 600 ms' },
+        { t: target('127.0.0.1', blackhole.port), p: plain({}), ms: 500, check: (r: ProbeResult) => !r.ok && r.problem === 'conn' },
+      ];
+      const picks = Array.from({ length: 2000 }, (_, i) => kinds[(i * 7) % kinds.length]!);
+      const results = await Promise.all(picks.map((k) => httpTester.probe(k.t, k.p, deadline(k.ms))));
+      results.forEach((r, i) => assert.ok(picks[i]!.check(r), `probe ${i} (kind ${(i * 7) % kinds.length}): ${r.detail}`));
+    } finally {
+      await silent.close();
+      await blackhole.close();
+    }
   });
 
   if (path === 'native') describe('with SSL="1" (always on the net.Socket path)', () => {
