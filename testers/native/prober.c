@@ -3,6 +3,9 @@
 // Node's own libuv loop. Per probe this is the syscall sequence of the original C surealived; the
 // JS side keeps scheduling, deadlines and verdicts (testers/native.ts). Results are handed to JS in
 // batches, once per loop iteration, through a shared Int32Array.
+// The probe sockets sit in an epoll instance of our own, which libuv watches as one fd: a uv_poll_t
+// per probe would cost three more system calls each (libuv checks every new fd with an epoll
+// ADD+DEL pair and sets O_NONBLOCK again).
 
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -15,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,7 +52,6 @@ typedef struct {
 typedef struct Prober Prober;
 
 typedef struct {
-  uv_poll_t poll; // first: the handle's address is the probe's
   Prober *prober;
   const Request *req;
   int fd;
@@ -85,6 +88,9 @@ struct Prober {
   napi_async_context async;
   uv_check_t check;
   int check_active;
+  int epfd;
+  uv_poll_t epoll_watch; // libuv watches epfd; referenced only while probes are in flight
+  uint32_t in_flight;
   Probe **slots;
   uint32_t nslots;
   uint32_t *free_slots;
@@ -156,22 +162,20 @@ static void queue_result(Probe *p, int kind, int err) {
   }
 }
 
-static void free_probe(uv_handle_t *h) {
-  Probe *p = (Probe *)h;
-  free(p->buf);
-  free(p);
-}
-
-// Stops polling and closes the socket (a reset: SO_LINGER {1,0} was set at creation). The slot is
+// Closes the socket (a reset: SO_LINGER {1,0} was set at creation) and frees the probe. The slot is
 // released at once for an aborted probe; for a finished one only after JS has seen its result, so a
 // probe started meanwhile can never be handed an earlier probe's result.
 static void close_probe(Probe *p, int release_slot) {
   Prober *pr = p->prober;
   pr->slots[p->slot] = NULL;
   if (release_slot) pr->free_slots[pr->nfree++] = p->slot;
-  // uv_close drops the fd from epoll first; only then may the fd number be released.
-  uv_close((uv_handle_t *)&p->poll, free_probe);
+  // Explicitly: a child forked meanwhile (exec tester) may hold the socket, and then close() alone
+  // would leave it registered, pointing at freed memory.
+  epoll_ctl(pr->epfd, EPOLL_CTL_DEL, p->fd, NULL);
   close(p->fd);
+  free(p->buf);
+  free(p);
+  if (--pr->in_flight == 0) uv_unref((uv_handle_t *)&pr->epoll_watch);
 }
 
 static void finish(Probe *p, int kind, int err) {
@@ -345,8 +349,6 @@ static int http_progress(Probe *p, int eof) {
   return 0;
 }
 
-static void on_poll(uv_poll_t *h, int status, int events);
-
 static void on_readable(Probe *p) {
   for (;;) {
     size_t keep_limit = p->want_data ? (size_t)HEADER_LIMIT + BODY_LIMIT : (p->header_end >= 0 ? (size_t)p->header_end + BODY_LIMIT : (size_t)HEADER_LIMIT);
@@ -397,16 +399,16 @@ static void on_writable(Probe *p) {
     }
     p->sent += (size_t)n;
   }
-  uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, on_poll);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+  if (epoll_ctl(p->prober->epfd, EPOLL_CTL_MOD, p->fd, &ev) < 0) finish(p, K_IO_ERROR, errno);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
-  Probe *p = (Probe *)h;
+static void on_event(Probe *p, uint32_t events) {
   if (!p->connected) {
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0 && status < 0) err = -status;
+    if (err == 0 && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLOUT)) err = ECONNRESET;
     if (err != 0) return finish(p, K_CONNECT_ERROR, err);
     p->connected = 1;
     uint64_t us = (now_ns() - p->start_ns) / 1000u;
@@ -414,12 +416,22 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     if (p->req == NULL || p->req->bytes == NULL) return finish(p, K_CONNECTED, 0);
     return on_writable(p);
   }
-  if (status < 0) return finish(p, K_IO_ERROR, -status);
   if (p->sent < p->req->len) {
-    if (events & UV_WRITABLE) on_writable(p);
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(p);
     return;
   }
-  if (events & (UV_READABLE | UV_DISCONNECT)) on_readable(p);
+  on_readable(p);
+}
+
+// The epoll instance has events: handle them all (level-triggered, so nothing is lost if we stop).
+static void on_epoll(uv_poll_t *h, int status, int events) {
+  Prober *pr = h->data;
+  struct epoll_event ev[256];
+  int n;
+  do {
+    n = epoll_wait(pr->epfd, ev, 256, 0);
+    for (int i = 0; i < n; i++) on_event(ev[i].data.ptr, ev[i].events);
+  } while (n == 256);
 }
 
 // ---- JS API ----
@@ -601,15 +613,17 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   p->connect_us = -1;
   p->header_end = -1;
   p->content_length = -1;
-  if (uv_poll_init_socket(pr->loop, &p->poll, fd) != 0) {
+  struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = p};
+  if (epoll_ctl(pr->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    int err = errno;
     pr->free_slots[pr->nfree++] = slot;
     free(p);
     close(fd);
-    napi_create_int32(env, -ENOMEM, &ret);
+    napi_create_int32(env, -err, &ret);
     return ret;
   }
   pr->slots[slot] = p;
-  uv_poll_start(&p->poll, UV_WRITABLE | UV_DISCONNECT, on_poll);
+  if (pr->in_flight++ == 0) uv_ref((uv_handle_t *)&pr->epoll_watch);
   napi_create_int32(env, (int32_t)slot, &ret);
   return ret;
 einval:
@@ -652,9 +666,11 @@ static void cleanup(napi_env env, void *data, void *hint) {
     if (pr->slots[i] != NULL) close_probe(pr->slots[i], 1);
   for (size_t i = 0; i < pr->qlen; i++) free(pr->queue[i].data);
   if (pr->async != NULL) napi_async_destroy(env, pr->async);
-  // pr itself holds the check handle, which the loop may still reference while it closes: it is
+  // pr itself holds the two handles, which the loop may still reference while they close: it is
   // left allocated (once per environment, at teardown).
   uv_close((uv_handle_t *)&pr->check, NULL);
+  uv_close((uv_handle_t *)&pr->epoll_watch, NULL);
+  close(pr->epfd);
   free(pr->slots);
   free(pr->free_slots);
   free(pr->queue);
@@ -669,6 +685,12 @@ NAPI_MODULE_INIT() {
   pr->check.data = pr;
   // Delivering results must not by itself keep the process alive.
   uv_unref((uv_handle_t *)&pr->check);
+  pr->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (pr->epfd < 0) return throw_error(env, "prober: epoll_create1 failed"), NULL;
+  if (uv_poll_init(pr->loop, &pr->epoll_watch, pr->epfd) != 0) return throw_error(env, "prober: cannot watch the epoll fd"), NULL;
+  pr->epoll_watch.data = pr;
+  uv_poll_start(&pr->epoll_watch, UV_READABLE, on_epoll);
+  uv_unref((uv_handle_t *)&pr->epoll_watch);
   napi_value name;
   NAPI_OK(napi_create_string_utf8(env, "surealived-probe", NAPI_AUTO_LENGTH, &name));
   NAPI_OK(napi_async_init(env, NULL, name, &pr->async));
