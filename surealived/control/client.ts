@@ -14,7 +14,11 @@ export interface ControlEndpoint {
 export function controlCommand(to: ControlEndpoint, line: string, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = to.path ? createConnection({ path: to.path }) : createConnection({ host: to.host ?? '127.0.0.1', port: to.port ?? 1337 });
-    let buf = '';
+    // Chunks are joined once at the end: a `metrics` reply of a large director is megabytes.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let tail = '';
+    let firstLine: string | undefined;
     const timer = setTimeout(() => {
       c.destroy();
       reject(new Error(`control: no complete reply to "${line}" within ${timeoutMs} ms`));
@@ -22,12 +26,19 @@ export function controlCommand(to: ControlEndpoint, line: string, timeoutMs = 10
     const done = (): void => {
       clearTimeout(timer);
       c.end();
-      resolve(buf);
+      resolve(Buffer.concat(chunks).toString());
     };
-    c.on('data', (d) => {
-      buf += d.toString();
+    c.on('data', (d: Buffer) => {
+      chunks.push(d);
+      total += d.length;
+      tail = (tail + d.toString('latin1')).slice(-64);
+      if (firstLine === undefined) {
+        const head = Buffer.concat(chunks).toString('latin1');
+        const nl = head.indexOf('\n');
+        if (nl >= 0) firstLine = head.slice(0, nl + 1);
+      }
       // Success replies end with the marker; an error reply is exactly one line without it.
-      if (buf.endsWith('_SD_CMD_END_\n') || (buf.indexOf('\n') === buf.length - 1 && ERROR_LINE.test(buf))) done();
+      if (tail.endsWith('_SD_CMD_END_\n') || (firstLine !== undefined && firstLine.length === total && ERROR_LINE.test(firstLine))) done();
     });
     c.on('error', (e) => {
       clearTimeout(timer);

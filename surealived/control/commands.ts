@@ -2,7 +2,7 @@
 // Pure except for `rset`, which updates the real in memory (rules: state/override-dump.ts applyRset)
 // and hands it to ControlTarget.commitRset.
 
-import { formatMetrics } from './metrics.js';
+import { streamMetrics } from './metrics.js';
 import type { Command } from './protocol.js';
 import {
   END_MARKER,
@@ -52,8 +52,10 @@ export function executeCommand(cmd: Command, ctx: CommandContext): string | Prom
     case 'connstats':
       if (!t.info().gatherStats) return GATHER_STATS_OFF;
       return cmd.json ? connstatsJson(t.virtuals) : connstatsReply(t.virtuals);
-    case 'metrics':
-      return `${formatMetrics(t.virtuals, t.counters, t.lateness)}${END_MARKER}\n`;
+    case 'metrics': {
+      const chunks: string[] = [];
+      return streamMetrics(t.virtuals, t.counters, t.lateness, (c) => chunks.push(c)).then(() => `${chunks.join('')}${END_MARKER}\n`);
+    }
     case 'invalid':
       return invalidRequestReply(cmd.line);
   }

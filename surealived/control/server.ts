@@ -7,7 +7,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { once } from 'node:events';
 import type { Logger } from '../log.js';
 import { executeCommand, type CommandContext } from './commands.js';
-import { formatMetrics, METRICS_CONTENT_TYPE } from './metrics.js';
+import { METRICS_CONTENT_TYPE, streamMetrics } from './metrics.js';
 import { readProcessStats } from './proc.js';
 import { parseCommand } from './protocol.js';
 import type { ProcessStats } from './replies.js';
@@ -147,9 +147,19 @@ export class ControlServer {
       return;
     }
     const t = this.ctx.target;
-    const body = formatMetrics(t.virtuals, t.counters, t.lateness);
-    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    // Sent in chunks as it is built, between probes (chunked transfer encoding).
+    streamMetrics(t.virtuals, t.counters, t.lateness, (chunk) => res.write(chunk)).then(
+      () => res.end(),
+      (e: unknown) => {
+        this.opts.log?.error(`metrics: ${e instanceof Error ? e.message : String(e)}`);
+        res.destroy();
+      },
+    );
   }
 
   /** Stop listening and drop every connection. */

@@ -3,6 +3,7 @@
 
 import { strict as assert } from 'node:assert';
 import { ControlServer } from '../../surealived/control/server.js';
+import { formatMetrics, streamMetrics } from '../../surealived/control/metrics.js';
 import { Client, END, TestTarget, real, sampleConfig, virtual } from './helpers.js';
 
 interface Sample {
@@ -129,5 +130,27 @@ describe('control port: Prometheus metrics', () => {
     assert.equal((await fetch(`${base}/metrics`, { method: 'POST', body: 'x' })).status, 405);
     const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
     assert.equal(head.status, 200);
+  });
+
+  it('builds the exposition of 10,000 reals a slice at a time, giving the event loop turns in between', async () => {
+    const big = new TestTarget(
+      Array.from({ length: 100 }, (_, v) =>
+        virtual(`v${v}`, 'tcp', `10.2.${v}.1`, 80, { sched: 'wrr', rt: 'dr', reals: Array.from({ length: 100 }, (_, i) => real(`r${i}`, `10.3.${v}.${i + 1}`, 80, 1)) }),
+      ),
+    );
+    let turns = 0;
+    let stop = false;
+    const spin = (): void => {
+      turns++;
+      if (!stop) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const chunks: string[] = [];
+    await streamMetrics(big.virtuals, big.counters, undefined, (c) => chunks.push(c));
+    stop = true;
+    assert.ok(turns > 1, `the event loop turned ${turns} times while 10,000 reals were rendered`);
+    const text = chunks.join('');
+    assert.equal(text, formatMetrics(big.virtuals, big.counters), 'same text as built at once');
+    assert.equal(text.split('\nsurealived_real_online{').length - 1, 10_000, 'one online series per real');
   });
 });
