@@ -71,6 +71,7 @@ typedef struct {
   int status; // 0 until the status line is parsed
   int body_found;
   int eof;
+  int input_seen; // an input edge came (reads are only tried after one)
 } Probe;
 
 typedef struct {
@@ -399,11 +400,12 @@ static void on_writable(Probe *p) {
     }
     p->sent += (size_t)n;
   }
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
-  if (epoll_ctl(p->prober->epfd, EPOLL_CTL_MOD, p->fd, &ev) < 0) finish(p, K_IO_ERROR, errno);
+  // Edge-triggered: a response that arrived while we were still writing gives no new edge.
+  if (p->input_seen) on_readable(p);
 }
 
 static void on_event(Probe *p, uint32_t events) {
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) p->input_seen = 1;
   if (!p->connected) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -420,10 +422,11 @@ static void on_event(Probe *p, uint32_t events) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(p);
     return;
   }
-  on_readable(p);
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(p);
 }
 
-// The epoll instance has events: handle them all (level-triggered, so nothing is lost if we stop).
+// The epoll instance has events: handle them all. A batch that fills the array is followed by
+// another wait: edges not yet collected stay queued in the epoll instance.
 static void on_epoll(uv_poll_t *h, int status, int events) {
   Prober *pr = h->data;
   struct epoll_event ev[256];
@@ -613,7 +616,9 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   p->connect_us = -1;
   p->header_end = -1;
   p->content_length = -1;
-  struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = p};
+  // Edge-triggered, both directions at once: no epoll_ctl between writing the request and reading
+  // the response. Every edge is consumed fully (reads run to EAGAIN or to the verdict).
+  struct epoll_event ev = {.events = EPOLLOUT | EPOLLET | (req != NULL && req->bytes != NULL ? EPOLLIN : 0), .data.ptr = p};
   if (epoll_ctl(pr->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
     int err = errno;
     pr->free_slots[pr->nfree++] = slot;
