@@ -12,7 +12,9 @@ export interface Addr {
 }
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const DOTTED_QUAD = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+/** A dotted quad as isDottedQuad() accepts it, unanchored, for the parsers' line patterns. */
+export const DOTTED_QUAD_PATTERN = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}`;
+const DOTTED_QUAD = new RegExp(`^${DOTTED_QUAD_PATTERN}$`);
 
 /** True for exactly what isIP() calls IPv4 (its own pattern): four 0..255 without leading zeros. */
 export function isDottedQuad(text: string): boolean {

@@ -290,6 +290,7 @@ export class Syncer {
   /** Apply new diff lines to the desired config; the kernel gets the difference (or a full sync when dirty). */
   private async tail(fullSyncFollows: boolean): Promise<void> {
     if (!this.tailer) return;
+    const t0 = this.now();
     const batch = await this.tailer.read();
     this.report(batch);
     if (batch.entries.length === 0) return;
@@ -304,7 +305,10 @@ export class Syncer {
     // The previous desired table stands in for the kernel: when it was applied cleanly they are equal.
     // Only the virtuals the lines touched can differ (diff lines never add or remove virtuals).
     const ids = [...r.touched];
-    await this.applyOps(reconcile(tableOf(r.config, ids), tableOf(before, ids), { deleteUnmanaged: false }), 'info');
+    const ops = reconcile(tableOf(r.config, ids), tableOf(before, ids), { deleteUnmanaged: false });
+    await this.applyOps(ops, 'info');
+    // Where a change's latency goes (a pass's lines wait for the pass before them).
+    if (this.o.log.enabled('debug')) this.o.log.debug(`diff pass: ${batch.entries.length} lines, ${ops.length} ops in ${this.now() - t0} ms`);
   }
 
   /** Read the kernel table, reconcile the whole desired table against it and apply the ops (spec 8.6). */

@@ -24,6 +24,8 @@ export interface GuestRunOptions {
   shareDir?: string;
   /** Guest memory in MiB (default 1024). */
   memoryMiB?: number;
+  /** Guest vCPUs (default 1). qemu's TCG runs one host thread per vCPU. */
+  cpus?: number;
 }
 
 export interface GuestRunResult {
@@ -104,7 +106,7 @@ export async function runInGuest(command: string, opts: GuestRunOptions = {}): P
   await writeFile(join(shareDir, 'cmd.sh'), script, { mode: 0o755 });
 
   const args = [
-    '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1024), '-smp', '1',
+    '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1024), '-smp', String(opts.cpus ?? 1),
     '-nographic', '-no-reboot', '-nic', 'none',
     '-kernel', lab.kernel, '-initrd', lab.initrd,
     '-append', `console=ttyS0 quiet panic=-1 lab.share=${shareDir}`,

@@ -204,6 +204,30 @@ describe('ipvssync hand-off parser: diff lines', () => {
     assert.deepEqual(parseDiffLine('   ', DIR), { ok: true, line: { kind: 'empty' } });
   });
 
+  // Lines in surealived's field order take a one-regexp path; the same fields in another order take
+  // the token scanner. Both must read every line alike, out-of-range values and refusals included.
+  const asWritten = [
+    webDiff('addreal', 'w1', '10.0.1.5', 10, ' rl_thresh=5 ru_thresh=100 rrt=tun'),
+    webDiff('chgreal', '', '255.255.255.254', 0, ' ru_thresh=4294967295 rrt=masq'),
+    webDiff('delreal', 'a=b', '10.0.1.5', 2147483647, ' rl_thresh=7'),
+    'cmd=chgreal vname=fw vproto=fwmark vaddr=0.0.0.0 vport=0 vfwmark=300 vrt=dr vsched=rr rname=a raddr=10.0.1.5 rport=0 rweight=3',
+    'cmd=chgreal vname=fw vproto=udp vaddr=10.0.0.1 vport=99999 vfwmark=4294967295 vrt= vsched= rname=a raddr=10.0.1.5 rport=0 rweight=3',
+    'cmd=addreal vname=fw vproto=fwmark vaddr=0.0.0.0 vport=0 vfwmark=0 vrt=dr vsched=rr rname=a raddr=10.0.1.5 rport=0 rweight=3',
+    'cmd=addreal vname=fw vproto=tcp vaddr=0.0.0.0 vport=0 vfwmark=4294967296 vrt=dr vsched=rr rname=a raddr=10.0.1.5 rport=0 rweight=3',
+    webDiff('addreal', 'a', '10.0.1.5', 1).replace('rport=80', 'rport=65536'),
+    webDiff('addreal', 'a', '10.0.1.5', 2147483648),
+    webDiff('addreal', 'a', '10.0.1.5', 1, ' ru_thresh=4294967296'),
+    webDiff('addreal', 'a', '10.0.1.05', 1),
+    webDiff('addreal', 'a', '10.0.1.5', 1, ' rrt=nat'),
+  ];
+  for (const line of asWritten) {
+    it(`reads alike in surealived's field order and in another: ${line.trim().slice(-60)}`, () => {
+      const tokens = line.trim().split(' ');
+      const reordered = [tokens[0]!, ...tokens.slice(1).reverse()].join(' ');
+      assert.deepEqual(parseDiffLine(line.trimEnd(), DIR), parseDiffLine(reordered, DIR));
+    });
+  }
+
   const bad: ReadonlyArray<[string, string, RegExp]> = [
     ['an unknown command', webDiff('addreal', 'a', '10.0.1.5', 1).replace('addreal', 'rmreal'), /unknown command 'cmd=rmreal'/],
     ['a line without cmd=', 'vname=web vproto=tcp\n', /unknown line/],
