@@ -407,11 +407,15 @@ static void on_writable(Probe *p) {
 static void on_event(Probe *p, uint32_t events) {
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) p->input_seen = 1;
   if (!p->connected) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0 && (events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLOUT)) err = ECONNRESET;
-    if (err != 0) return finish(p, K_CONNECT_ERROR, err);
+    // Writable without an error flag: the connect succeeded (no SO_ERROR to ask for).
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err == 0) err = ECONNRESET;
+      return finish(p, K_CONNECT_ERROR, err);
+    }
+    if (!(events & EPOLLOUT)) return;
     p->connected = 1;
     uint64_t us = (now_ns() - p->start_ns) / 1000u;
     p->connect_us = (int32_t)(us > INT32_MAX ? INT32_MAX : us);
