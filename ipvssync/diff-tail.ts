@@ -1,8 +1,7 @@
 // Tails the diff files from the current offset, one complete line at a time (a last line without
 // its newline waits for it), following `DIFF file=` chains inside diff_sync_dir.
 
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { parseDiffLine, type DiffLineOfReal } from './handoff.js';
 
 export interface TailEntry {
@@ -35,8 +34,15 @@ export function completeLines(buf: Buffer): { lines: string[]; consumed: number 
   return { lines, consumed: last + 1 };
 }
 
+/**
+ * Reads are synchronous: a diff file is a small local file read from where the last pass stopped, so
+ * fstat + read cost a few microseconds, while each fs/promises call took a thread-pool hop and its
+ * promise machinery: per-pass costs that, under emulation, the changes right after a load queued behind.
+ */
 export class DiffTailer {
-  private fh: FileHandle | undefined;
+  private fd: number | undefined;
+  /** Reused from pass to pass (a pass's bytes become strings before the next read). */
+  private buf = Buffer.allocUnsafe(0);
   private file: string | null;
   private offset = 0;
   private lineNo = 0;
@@ -58,9 +64,9 @@ export class DiffTailer {
   }
 
   /** Open (or check) the current file; O_NOFOLLOW so a symlink planted in the diff dir is not followed. */
-  private async ensureOpen(): Promise<FileHandle> {
-    if (!this.fh) this.fh = await open(this.file!, constants.O_RDONLY | constants.O_NOFOLLOW);
-    return this.fh;
+  private ensureOpen(): number {
+    if (this.fd === undefined) this.fd = openSync(this.file!, constants.O_RDONLY | constants.O_NOFOLLOW);
+    return this.fd;
   }
 
   /** Read every complete line from the current position to the end of the chain. */
@@ -69,14 +75,14 @@ export class DiffTailer {
     const errors: string[] = [];
     const warnings: string[] = [];
     if (!this.file) return { entries, errors, warnings };
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await this.ensureOpen();
+      fd = this.ensureOpen();
     } catch (e) {
       return { entries, errors, warnings, blocked: `cannot open diff file ${this.file}: ${(e as Error).message}` };
     }
     for (;;) {
-      const size = (await fh.stat()).size;
+      const size = fstatSync(fd).size;
       if (size < this.offset) {
         // Truncated under us (a tester restarted within the same second, spec 11.19): start over.
         warnings.push(`${this.file}: truncated to ${size} bytes (was read up to ${this.offset}), reading it again from the start`);
@@ -87,9 +93,9 @@ export class DiffTailer {
       if (size === this.offset) return { entries, errors, warnings };
       const start = this.offset;
       const len = Math.min(size - start, CHUNK);
-      const buf = Buffer.alloc(len);
-      const { bytesRead } = await fh.read(buf, 0, len, this.offset);
-      const chunk = buf.subarray(0, bytesRead);
+      if (this.buf.length < len) this.buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(len, 2 * this.buf.length, 4096)));
+      const bytesRead = readSync(fd, this.buf, 0, len, this.offset);
+      const chunk = this.buf.subarray(0, bytesRead);
       if (bytesRead === 0) return { entries, errors, warnings };
 
       if (this.skipping) {
@@ -126,16 +132,16 @@ export class DiffTailer {
           if (this.visited.includes(target)) {
             errors.push(`${where}: DIFF target '${target}' was already followed (chain loop), line skipped`);
           } else {
-            let next: FileHandle;
+            let next: number;
             try {
-              next = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW);
+              next = openSync(target, constants.O_RDONLY | constants.O_NOFOLLOW);
             } catch (e) {
               // Stay before the chain line: surealived creates the target right after writing it.
               this.offset += used;
               return { entries, errors, warnings, blocked: `${where}: cannot open DIFF target: ${(e as Error).message}` };
             }
-            await fh.close();
-            this.fh = fh = next;
+            closeSync(fd);
+            this.fd = fd = next;
             this.file = target;
             this.visited.push(target);
             if (this.visited.length > VISITED_MAX) this.visited.shift();
@@ -158,7 +164,7 @@ export class DiffTailer {
   }
 
   async close(): Promise<void> {
-    await this.fh?.close();
-    this.fh = undefined;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }

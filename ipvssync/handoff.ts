@@ -66,6 +66,15 @@ export type DiffLine =
 
 export type DiffLineParse = { readonly ok: true; readonly line: DiffLine } | { readonly ok: false; readonly reason: string };
 
+/**
+ * Service id -> position in `virtuals`. Built once per virtuals array (by parseFullFile as it
+ * parses, or on first use) and handed on to the arrays applyDiffLines derives from it (same
+ * virtuals, same order), so a diff line costs O(reals of its virtual), not O(table): with 5,000
+ * virtuals, rebuilding ids per line dominated the change latency, and building them in the first
+ * diff pass after a load delayed it.
+ */
+const indexCache = new WeakMap<readonly Virtual[], ReadonlyMap<string, number>>();
+
 export const EMPTY_CONFIG: HandoffConfig = { virtuals: [], diffFile: null };
 
 const RT: Readonly<Record<string, ForwardMethod>> = { dr: 'route', masq: 'masq', tun: 'tunnel' };
@@ -314,7 +323,7 @@ function parseVirtual(fields: Fields, where: string): Virtual {
   };
 }
 
-/** A virtual line as surealived writes it (see REAL_LINE), IPv4 or fwmark; anything else goes the general way. */
+/** A virtual line as surealived writes it (see REAL_FIELDS), IPv4 or fwmark; anything else goes the general way. */
 const VIRTUAL_LINE =
   /virtual vname=([^ \t\n]*) vproto=(tcp|udp|fwmark) vaddr=((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}) vport=(\d{1,5}) vrt=(dr|masq|tun) vsched=([A-Za-z0-9_.-]{1,15})(?: vpers=(\d{1,10}))?(?: vfwmark=(\d{1,10}))?(?: vops=([^ \t\n]*))?/y;
 
@@ -372,27 +381,48 @@ function parseReal(fields: Fields, v: Virtual, file: string, line: number): Real
 }
 
 /**
- * A real line exactly as surealived writes it (fields in its order, one space apart, an IPv4 raddr),
- * matched by one regexp instead of the token scanner: under emulation the JIT starts late, and the
- * scanner's per-character JavaScript dominated a load. Any other line (or any value out of range)
- * is left to the general path, which gives the same result or reports the error.
+ * The fields of a real as surealived writes them (in its order, one space apart, an IPv4 raddr), as
+ * they follow `real ` in a full-file line and `vsched=... ` in a diff line. One regexp for both: it
+ * is compiled and warm after a load's 100k real lines, so the first diff lines after a load do not
+ * pay for compiling another (under emulation the JIT starts late, and a token scanner's
+ * per-character JavaScript dominated a load). Any other line (or any value out of range) is left to
+ * the general path, which gives the same result or reports the error.
  */
-const REAL_LINE =
-  /real rname=([^ \t\n]*) raddr=((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}) rport=(\d{1,5}) rweight=(\d{1,10})(?: rl_thresh=(\d{1,10}))?(?: ru_thresh=(\d{1,10}))?(?: rrt=(dr|masq|tun))?/y;
+const REAL_FIELDS =
+  /rname=([^ \t\n]*) raddr=((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}) rport=(\d{1,5}) rweight=(\d{1,10})(?: rl_thresh=(\d{1,10}))?(?: ru_thresh=(\d{1,10}))?(?: rrt=(dr|masq|tun))?/y;
 
+/**
+ * REAL_FIELDS matched over exactly text[from, to), its values in range, or undefined. Groups: 1 rname,
+ * 2 raddr, 3 rport, 4 rweight, 5 rl_thresh, 6 ru_thresh, 7 rrt (see realDest).
+ */
+function realMatch(text: string, from: number, to: number): RegExpExecArray | undefined {
+  REAL_FIELDS.lastIndex = from;
+  const m = REAL_FIELDS.exec(text);
+  if (!m || REAL_FIELDS.lastIndex !== to) return undefined;
+  if (+m[3]! > 65535 || +m[4]! > WEIGHT_MAX || (m[5] !== undefined && +m[5] > U32_MAX) || (m[6] !== undefined && +m[6] > U32_MAX)) return undefined;
+  return m;
+}
+
+/** The destination of a realMatch, `forward` being the real's rrt or else its virtual's method. */
+function realDest(m: RegExpExecArray, forward: ForwardMethod): Destination {
+  return {
+    addr: m[2]!,
+    family: 'inet',
+    port: +m[3]!,
+    forward,
+    weight: +m[4]!,
+    upperThreshold: m[6] === undefined ? 0 : +m[6],
+    lowerThreshold: m[5] === undefined ? 0 : +m[5],
+  };
+}
+
+/** A full-file real line as surealived writes it (`real ` + REAL_FIELDS). */
 function fastReal(text: string, from: number, to: number, v: Virtual, file: string, line: number): Real | undefined {
-  REAL_LINE.lastIndex = from;
-  const m = REAL_LINE.exec(text);
-  if (!m || REAL_LINE.lastIndex !== to) return undefined;
-  const port = +m[3]!;
-  const weight = +m[4]!;
-  const lowerThreshold = m[5] === undefined ? 0 : +m[5];
-  const upperThreshold = m[6] === undefined ? 0 : +m[6];
-  if (port > 65535 || weight > WEIGHT_MAX || lowerThreshold > U32_MAX || upperThreshold > U32_MAX) return undefined;
+  const m = realMatch(text, from + 'real '.length, to);
+  if (!m) return undefined;
   const forward = m[7] === undefined ? v.forward : RT[m[7]]!;
   if (v.service.key.family !== 'inet' && forward !== 'tunnel') return undefined;
-  const dest: Destination = { addr: m[2]!, family: 'inet', port, forward, weight, upperThreshold, lowerThreshold };
-  return new FileReal(m[1]!, dest, file, line);
+  return new FileReal(m[1]!, realDest(m, forward), file, line);
 }
 
 function parseChain(tokens: readonly string[], diffDir: string): string {
@@ -411,13 +441,18 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
   const errors: string[] = [];
   const virtuals: Virtual[] = [];
   const seen = new Map<string, string>();
-  let current: { v: Virtual; reals: Real[]; realSeen: Set<string> } | undefined;
+  let current: { v: Virtual; id: string; reals: Real[]; realSeen: Set<string> } | undefined;
+  // The diff path's service id -> position index, built here from ids computed anyway (see virtualIndex).
+  const index = new Map<string, number>();
   let meta = false;
   // Reals of a virtual whose line was refused are not reported again as "real before any virtual".
   let brokenVirtual = false;
   let diffFile: string | null = null;
   const close = (): void => {
-    if (current) virtuals.push({ ...current.v, reals: current.reals });
+    if (current) {
+      if (!index.has(current.id)) index.set(current.id, virtuals.length);
+      virtuals.push({ ...current.v, reals: current.reals });
+    }
     current = undefined;
   };
   const addReal = (r: Real): void => {
@@ -487,7 +522,7 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
           const id = serviceId(v.service.key);
           const first = seen.get(id);
           // Track the duplicate anyway so its reals are not reported as "real before any virtual".
-          current = { v, reals: [], realSeen: new Set() };
+          current = { v, id, reals: [], realSeen: new Set() };
           if (first) throw new LineError(`duplicate virtual ${formatServiceKey(v.service.key)} (first at ${first})`);
           seen.set(id, where);
           continue;
@@ -516,36 +551,33 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
   close();
   if (!meta && errors.length === 0) errors.push(`${file}:1: no 'meta' line (empty or torn file)`);
   if (errors.length > 0) return { ok: false, errors };
+  indexCache.set(virtuals, index);
   return { ok: true, config: { virtuals, diffFile } };
 }
 
 /**
- * A diff line exactly as surealived writes it (fields in its order, one space apart, IPv4), matched
- * by one regexp like REAL_LINE: the first lines after a load otherwise run the token scanner cold, and
- * under emulation their latency is mostly that. vrt and vsched are not read (the virtual's own are
- * used). Anything else, or a value out of range, goes the general way, with the same result or error.
+ * The virtual part of a diff line exactly as surealived writes it (fields in its order, one space
+ * apart, IPv4), up to where REAL_FIELDS takes over: the first lines after a load otherwise run the
+ * token scanner cold, and under emulation their latency is mostly that. vrt and vsched are not read
+ * (the virtual's own are used). Anything else, or a value out of range, goes the general way, with
+ * the same result or error.
  */
-const DIFF_LINE = new RegExp(
+const DIFF_VIRTUAL = new RegExp(
   `cmd=(addreal|chgreal|delreal) vname=([^ \\t\\n]*) vproto=(tcp|udp|fwmark) vaddr=(${DOTTED_QUAD_PATTERN}) vport=(\\d{1,5}) ` +
-    `vfwmark=(\\d{1,10}) vrt=[^ \\t\\n]* vsched=[^ \\t\\n]* rname=([^ \\t\\n]*) raddr=(${DOTTED_QUAD_PATTERN}) rport=(\\d{1,5}) ` +
-    `rweight=(\\d{1,10})(?: rl_thresh=(\\d{1,10}))?(?: ru_thresh=(\\d{1,10}))?(?: rrt=(dr|masq|tun))?`,
+    `vfwmark=(\\d{1,10}) vrt=[^ \\t\\n]* vsched=[^ \\t\\n]* `,
   'y',
 );
 
 function fastDiffLine(text: string, from: number, to: number): DiffLineOfReal | undefined {
-  DIFF_LINE.lastIndex = from;
-  const m = DIFF_LINE.exec(text);
-  if (!m || DIFF_LINE.lastIndex !== to) return undefined;
+  DIFF_VIRTUAL.lastIndex = from;
+  const m = DIFF_VIRTUAL.exec(text);
+  if (!m) return undefined;
+  const r = realMatch(text, DIFF_VIRTUAL.lastIndex, to);
+  if (!r) return undefined;
   const proto = m[3] as 'tcp' | 'udp' | 'fwmark';
   const vport = +m[5]!;
   const fwmark = +m[6]!;
-  const port = +m[9]!;
-  const weight = +m[10]!;
-  const lowerThreshold = m[11] === undefined ? 0 : +m[11];
-  const upperThreshold = m[12] === undefined ? 0 : +m[12];
-  if (vport > 65535 || fwmark > U32_MAX || port > 65535 || weight > WEIGHT_MAX || lowerThreshold > U32_MAX || upperThreshold > U32_MAX) {
-    return undefined;
-  }
+  if (vport > 65535 || fwmark > U32_MAX) return undefined;
   let service: ServiceKey;
   if (fwmark > 0) service = { kind: 'fwmark', family: 'inet', fwmark };
   else if (proto === 'fwmark') return undefined;
@@ -555,13 +587,13 @@ function fastDiffLine(text: string, from: number, to: number): DiffLineOfReal | 
     cmd: m[1] as DiffLineOfReal['cmd'],
     vname: m[2]!,
     service,
-    rname: m[7]!,
-    addr: { addr: m[8]!, family: 'inet' },
-    port,
-    weight,
-    lowerThreshold,
-    upperThreshold,
-    rrt: m[13] === undefined ? undefined : RT[m[13]],
+    rname: r[1]!,
+    addr: { addr: r[2]!, family: 'inet' },
+    port: +r[3]!,
+    weight: +r[4]!,
+    lowerThreshold: r[5] === undefined ? 0 : +r[5],
+    upperThreshold: r[6] === undefined ? 0 : +r[6],
+    rrt: r[7] === undefined ? undefined : RT[r[7]],
   };
 }
 
@@ -645,13 +677,7 @@ function applyToVirtual(v: Virtual, d: DiffLineOfReal, where: string): { readonl
   return { virtual: { ...v, reals } };
 }
 
-/**
- * Service id -> position in `virtuals`. Built once per virtuals array and handed on to the arrays
- * applyDiffLines derives from it (same virtuals, same order), so a diff line costs O(reals of its
- * virtual), not O(table): with 5,000 virtuals, rebuilding ids per line dominated the change latency.
- */
-const indexCache = new WeakMap<readonly Virtual[], ReadonlyMap<string, number>>();
-
+/** The service id -> position index of a config's virtuals (see indexCache). */
 export function virtualIndex(config: HandoffConfig): ReadonlyMap<string, number> {
   let index = indexCache.get(config.virtuals);
   if (!index) {
@@ -714,15 +740,20 @@ export function applyDiffLine(
   return r.warnings.length > 0 ? { config: r.config, warning: r.warnings[0]! } : { config: r.config };
 }
 
+/** A virtual as a table entry; shared by toTable and tableOf, so the diff path runs code a load has warmed. */
+function entryOf(v: Virtual): Entry {
+  const dests = new Array<Destination>(v.reals.length);
+  for (let j = 0; j < dests.length; j++) dests[j] = v.reals[j]!.dest;
+  return { service: v.service, dests };
+}
+
 /** The desired table entries of the virtuals with the given service ids (in `ids` order; unknown ids skipped). */
 export function tableOf(config: HandoffConfig, ids: Iterable<string>): Table {
   const index = virtualIndex(config);
-  const out: { service: Service; dests: Destination[] }[] = [];
+  const out: Entry[] = [];
   for (const id of ids) {
     const i = index.get(id);
-    if (i === undefined) continue;
-    const v = config.virtuals[i]!;
-    out.push({ service: v.service, dests: v.reals.map((r) => r.dest) });
+    if (i !== undefined) out.push(entryOf(config.virtuals[i]!));
   }
   return out;
 }
@@ -731,11 +762,6 @@ export function tableOf(config: HandoffConfig, ids: Iterable<string>): Table {
 export function toTable(config: HandoffConfig): Table {
   const vs = config.virtuals;
   const out = new Array<Entry>(vs.length);
-  for (let i = 0; i < vs.length; i++) {
-    const v = vs[i]!;
-    const dests = new Array<Destination>(v.reals.length);
-    for (let j = 0; j < dests.length; j++) dests[j] = v.reals[j]!.dest;
-    out[i] = { service: v.service, dests };
-  }
+  for (let i = 0; i < vs.length; i++) out[i] = entryOf(vs[i]!);
   return out;
 }

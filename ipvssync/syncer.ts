@@ -193,6 +193,10 @@ export class Syncer {
     watchDir(this.o.paths.diffSyncDir);
     // The reload flag too, so a new full file is taken at once rather than at the next poll.
     watchDir(dirname(this.o.paths.fullReloadFile), basename(this.o.paths.fullReloadFile));
+    // One abort listener for the whole run, not one per sleep (a sleep per pass, 100 passes a second).
+    let stop: (() => void) | undefined;
+    const onAbort = (): void => stop?.();
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       while (!signal.aborted) {
         changed = false;
@@ -201,22 +205,24 @@ export class Syncer {
         await new Promise<void>((resolve) => {
           const done = (): void => {
             clearTimeout(timer);
-            signal.removeEventListener('abort', done);
-            wake = undefined;
+            wake = stop = undefined;
             resolve();
           };
-          const timer = setTimeout(done, intervalMs);
-          signal.addEventListener('abort', done, { once: true });
-          // A short pause first lets a writer finish its burst (surealived writes addreal + chgreal together).
-          wake = (): void => {
-            wake = undefined;
-            clearTimeout(timer);
-            setTimeout(done, WAKE_DELAY_MS);
-          };
-          if (changed) wake();
+          // A short pause first lets a writer finish its burst (surealived writes addreal + chgreal
+          // together); a change seen during the pass gets only that pause, with a single timer.
+          let timer = setTimeout(done, changed ? WAKE_DELAY_MS : intervalMs);
+          stop = done;
+          wake = changed
+            ? undefined
+            : (): void => {
+                wake = undefined;
+                clearTimeout(timer);
+                timer = setTimeout(done, WAKE_DELAY_MS);
+              };
         });
       }
     } finally {
+      signal.removeEventListener('abort', onAbort);
       for (const w of watchers) w.close();
     }
   }

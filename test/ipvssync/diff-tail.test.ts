@@ -40,6 +40,23 @@ describe('ipvssync diff tailer', () => {
     assert.equal(b.entries[0]!.where, `${d.diff(100)}:2`);
   });
 
+  it('reads each pass whole whatever the size of the pass before it: a long batch, a short line, a long line again', async () => {
+    const batch = (n: number, w: number): string =>
+      Array.from({ length: n }, (_, i) => webDiff('chgreal', `r${i}`, `10.0.${(i >> 8) & 255}.${i & 255}`, w)).join('');
+    writeFileSync(d.diff(100), batch(500, 1));
+    tailer = new DiffTailer(d.diffDir, d.diff(100));
+    const first = await tailer.read();
+    assert.equal(first.entries.length, 500);
+    appendFileSync(d.diff(100), webDiff('delreal', 'short', '10.0.9.9', 0));
+    assert.deepEqual(names(await tailer.read()), ['delreal short'], 'nothing left over from the longer pass before');
+    const long = webDiff('addreal', `x${'y'.repeat(20_000)}`, '10.0.9.8', 3);
+    appendFileSync(d.diff(100), long + batch(3, 2));
+    const b = await tailer.read();
+    assert.deepEqual(names(b).slice(1), ['chgreal r0', 'chgreal r1', 'chgreal r2']);
+    assert.equal(b.entries[0]!.line.rname.length, 20_001);
+    assert.equal(b.entries[3]!.where, `${d.diff(100)}:505`);
+  });
+
   it('follows DIFF file= chains within one read, and lines after the chain line are not read', async () => {
     writeFileSync(d.diff(100), webDiff('addreal', 'a', '10.0.1.5', 1) + `DIFF file=${d.diff(160)}\n` + webDiff('addreal', 'ignored', '10.0.1.9', 1));
     writeFileSync(d.diff(160), webDiff('delreal', 'a', '10.0.1.5', 0) + `DIFF file=${d.diff(220)}\n`);

@@ -2,7 +2,8 @@
 // extension, and every hostile or torn input refused with `file:line: reason`.
 
 import { strict as assert } from 'node:assert';
-import { applyDiffLine, parseDiffLine, parseFullFile, toTable, type DiffLineOfReal, type HandoffConfig } from '../../ipvssync/handoff.js';
+import { applyDiffLine, parseDiffLine, parseFullFile, toTable, virtualIndex, type DiffLineOfReal, type HandoffConfig } from '../../ipvssync/handoff.js';
+import { serviceId } from '../../ipvssync/types.js';
 import { fullHead, real, WEB_VIRTUAL, webDiff } from './helpers.js';
 
 const DIR = '/var/lib/surealived/diffs';
@@ -249,6 +250,20 @@ describe('ipvssync hand-off parser: diff lines', () => {
 describe('ipvssync hand-off: diff lines applied to the desired config', () => {
   const base = ok(fullHead(DIFF) + `${WEB_VIRTUAL}\n${real('w1', '10.0.1.5', 10)}\n`);
   const W = 'diff_sync.1:1';
+
+  it('a parsed full file comes with the index diff lines look their virtual up in, kept by every config derived by diff lines', () => {
+    const c = ok(
+      fullHead(DIFF) +
+        `${WEB_VIRTUAL}\n${real('w1', '10.0.1.5', 10)}\n\n` +
+        'virtual vname=fw vproto=fwmark vaddr=0.0.0.0 vport=0 vrt=dr vsched=rr vfwmark=300\n' +
+        'virtual vname=dns vproto=udp vaddr=10.0.0.53 vport=53 vrt=tun vsched=rr\n',
+    );
+    const index = virtualIndex(c);
+    assert.deepEqual([...index], c.virtuals.map((v, i) => [serviceId(v.service.key), i]));
+    const r = applyDiffLine(c, diffOf(webDiff('addreal', 'w2', '10.0.1.6', 5)), W);
+    assert.notEqual(r.config.virtuals, c.virtuals);
+    assert.equal(virtualIndex(r.config), index, 'the index was rebuilt for the derived config');
+  });
 
   it('addreal adds a missing real with the virtual\'s method', () => {
     const r = applyDiffLine(base, diffOf(webDiff('addreal', 'w2', '10.0.1.6', 5)), W);

@@ -47,6 +47,21 @@ describe('ipvssync lock', () => {
     }
   });
 
+  it('takes a free lock at once: it is held as soon as acquire() returns, before any await', async () => {
+    const ours = new FlockLock(d.lockFile);
+    const theirs = new FlockLock(d.lockFile);
+    try {
+      const acquired = ours.acquire();
+      assert.equal(theirs.tryAcquire(), false, 'the lock was not taken synchronously');
+      await acquired;
+      ours.release();
+      assert.equal(theirs.tryAcquire(), true);
+    } finally {
+      ours.close();
+      theirs.close();
+    }
+  });
+
   it('refuses a lock file that does not exist (surealived creates it)', () => {
     assert.throws(() => new FlockLock(`${d.root}/missing.lock`), /ENOENT/);
   });

@@ -7,6 +7,7 @@ export const IPVSSYNC_CHECKS = {
   'kill.ipvsadm': 'after the restart `ipvsadm -Sn` shows exactly the desired table too',
   'list': '`ipvssync --list` prints exactly what `ipvsadm -Ln` prints, row for row (10,500 rows)',
   'diff.tail': 'diff lines appended while it runs (chgreal, delreal, addreal) reach the kernel',
+  'diff.burst': 'diff lines written in quick succession while passes run (torn mid-line, the same real changed again and again) all reach the kernel, the last write winning',
   'unmanaged.kept': 'without -u a service added by hand with ipvsadm is kept (and a managed service deleted by hand is restored)',
   'unmanaged.removed': 'with -u the hand-added service is removed and the table is exactly the desired one',
   'errors.logged': 'an unknown scheduler in the hand-off: the refused ops are logged at error level, the rest is applied',

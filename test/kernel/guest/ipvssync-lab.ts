@@ -254,9 +254,15 @@ export interface Proc {
   stop(sig?: NodeJS.Signals, ms?: number): Promise<number | null>;
 }
 
+/**
+ * Node options for the processes started here, from DIAG_NODE_ARGS (space-separated, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`): for diagnosing a run in the lab, never set by the tests.
+ */
+const DIAG_NODE_ARGS = (process.env.DIAG_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+
 export function startProc(args: readonly string[], logFile: string): Proc {
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [...DIAG_NODE_ARGS, ...args], { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, NO_COLOR: '1' } });
   closeSync(fd);
   let code: number | null | undefined;
   const done = new Promise<number | null>((res) => child.on('exit', (c, s) => res((code = c ?? (s ? -1 : null)))));

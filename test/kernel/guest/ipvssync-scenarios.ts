@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { IpvsClient } from '../../../ipvs-netlink/index.js';
 import { type IpvssyncCheckId, type IpvssyncCheckResult, type IpvssyncReport } from './ipvssync-checks.js';
 import {
@@ -182,6 +183,25 @@ await check('diff.tail', async () => {
   text += formatDiff('addreal', v2, added) + formatDiff('chgreal', v2, added);
   appendFileSync(diff2, text);
   await converge(expectedRows(big), 20_000, 'diff lines');
+});
+
+await check('diff.burst', async () => {
+  assert.ok(sync && !sync.exited(), 'ipvssync is not running');
+  // 300 changes over 30 virtuals, 10 on each real touched, a write every 2 ms: lines keep arriving
+  // while a pass reads, reconciles and applies the ones before them; each write tears its last line.
+  let torn = '';
+  for (let i = 0; i < 300; i++) {
+    const v = big[200 + (i % 30)]!;
+    const r = v.reals[i % 3]!;
+    r.weight = 1 + ((i * 7) % 50);
+    const lines = torn + formatDiff('addreal', v, r) + formatDiff('chgreal', v, r);
+    const cut = lines.length - 1 - (i % 40);
+    appendFileSync(diff2, lines.slice(0, cut));
+    torn = lines.slice(cut);
+    await sleep(2);
+  }
+  appendFileSync(diff2, torn);
+  await converge(expectedRows(big), 30_000, 'a burst of diff lines');
 });
 
 await check('unmanaged.kept', async () => {
