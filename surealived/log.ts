@@ -27,10 +27,18 @@ export function localDateTime(d: Date): string {
 
 /** `[YYYY-MM-DD HH:MM:SS.uuuuuu]` for a time in microseconds since the epoch. */
 export function logTimestamp(epochMicros: number): string {
-  const ms = Math.floor(epochMicros / 1000);
+  const second = Math.floor(epochMicros / 1_000_000);
   const us = Math.floor(epochMicros % 1_000_000);
-  return `[${localDateTime(new Date(ms))}.${pad(us, 6)}]`;
+  // The date part changes once a second; busy logs (an op per line in ipvssync) reuse it.
+  if (second !== stampSecond) {
+    stampSecond = second;
+    stampText = localDateTime(new Date(second * 1000));
+  }
+  return `[${stampText}.${pad(us, 6)}]`;
 }
+
+let stampSecond = NaN;
+let stampText = '';
 
 export function formatLogLine(epochMicros: number, level: LogLevelName, msg: string): string {
   return `${logTimestamp(epochMicros)} ${level.padEnd(6)}: ${msg}\n`;
