@@ -77,6 +77,29 @@ function retcodeOk(status: number, ranges: HttpParams['retcodes']): boolean {
   return false;
 }
 
+/** What a response is judged against, on either probe path. */
+type Expectation = Pick<HttpParams, 'retcodes' | 'retcode' | 'body'>;
+
+/** Why a status fails `retcode`, or undefined if it passes. */
+function statusMismatch(status: number, p: Expectation): string | undefined {
+  return retcodeOk(status, p.retcodes) ? undefined : `status ${status}, expected ${p.retcode}`;
+}
+
+/** The verdict on a response read to its end (or BODY_LIMIT of its body), the same on both paths. */
+function responseVerdict(p: Expectation, status: number, bodyFound: boolean, bodyBytes: number): { ok: boolean; detail: string } {
+  const mismatch = statusMismatch(status, p);
+  if (mismatch !== undefined) return { ok: false, detail: mismatch };
+  if (p.body === undefined) return { ok: true, detail: `status ${status}` };
+  if (bodyFound) return { ok: true, detail: `status ${status}, body matched` };
+  return { ok: false, detail: `status ${status}, body does not contain "${p.body.toString()}" (read ${Math.min(bodyBytes, BODY_LIMIT)} bytes)` };
+}
+
+/** The deadline passed after the connection: what was missing. */
+function incompleteDetail(status: number, bodyBytes: number, timeoutMs: number): string {
+  if (status === 0) return `no response within ${timeoutMs} ms`;
+  return `response incomplete at deadline (status ${status}, ${bodyBytes} body bytes)`;
+}
+
 // undici (~20 MB of RSS once loaded) is loaded on the first http probe, not when the daemon starts.
 const require = createRequire(import.meta.url);
 let undiciClient: typeof Client | undefined;
@@ -160,8 +183,7 @@ class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
   }
 
   deadlineDetail(): string {
-    if (this.status === 0) return `no response within ${this.conn?.ctx.timeoutMs ?? 0} ms`;
-    return `response incomplete at deadline (status ${this.status}, ${this.received} body bytes)`;
+    return incompleteDetail(this.status, this.received, this.conn?.ctx.timeoutMs ?? 0);
   }
 
   onRequestStart(): void {}
@@ -171,7 +193,8 @@ class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
     if (conn === undefined || conn.settled || statusCode < 200) return;
     this.status = statusCode;
     // Decided on the status: the rest of this chunk (often the whole response) is parsed first.
-    if (!retcodeOk(statusCode, this.p.retcodes)) conn.finish(false, `status ${statusCode}, expected ${this.p.retcode}`, undefined, true);
+    const mismatch = statusMismatch(statusCode, this.p);
+    if (mismatch !== undefined) conn.finish(false, mismatch, undefined, true);
     else if (this.p.body !== undefined) this.chunks = [];
     else if (this.p.naive) conn.finish(true, `status ${statusCode}`, undefined, true);
   }
@@ -183,7 +206,7 @@ class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
     if (this.chunks !== undefined) {
       this.chunks.push(chunk);
       // naive: the status already passed, stop as soon as the text is seen.
-      if (this.p.naive && this.bodyFound()) return conn.finish(true, `status ${this.status}, body matched`, undefined, true);
+      if (this.p.naive && this.bodyFound()) return conn.finish(true, responseVerdict(this.p, this.status, true, this.received).detail, undefined, true);
     }
     if (this.received >= BODY_LIMIT) this.decide(conn);
   }
@@ -210,9 +233,8 @@ class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
 
   /** The whole body (or BODY_LIMIT of it) is in: judge it. */
   private decide(conn: ProbeConnection): void {
-    if (this.p.body === undefined) return conn.finish(true, `status ${this.status}`);
-    if (this.bodyFound()) return conn.finish(true, `status ${this.status}, body matched`);
-    conn.finish(false, `status ${this.status}, body does not contain "${this.p.body.toString()}" (read ${Math.min(this.received, BODY_LIMIT)} bytes)`);
+    const v = responseVerdict(this.p, this.status, this.bodyFound(), this.received);
+    conn.finish(v.ok, v.detail);
   }
 
   private bodyFound(): boolean {
@@ -230,35 +252,22 @@ class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
  * closes after the response), and reads to the end of the response (Content-Length, EOF or the last
  * chunk) unless naive; the status and the body search are judged the same way as on the undici path.
  */
-function nativeJudge(
-  url: string,
-  headers: readonly string[],
-  retcodes: HttpParams['retcodes'],
-  retcode: string,
-  naive: boolean,
-  body: Buffer | undefined,
-): NativeJudge | undefined {
+function nativeJudge(p: Expectation & Pick<HttpParams, 'path' | 'headers' | 'naive'>): NativeJudge | undefined {
   const prober = nativeProber();
   if (prober === undefined) return undefined;
-  const lines = [`GET ${url} HTTP/1.0`];
-  for (let i = 0; i < headers.length; i += 2) lines.push(`${HEADER_CASE[headers[i]!] ?? headers[i]!}: ${headers[i + 1]!}`);
+  const lines = [`GET ${p.path} HTTP/1.0`];
+  for (let i = 0; i < p.headers.length; i += 2) lines.push(`${HEADER_CASE[p.headers[i]!] ?? p.headers[i]!}: ${p.headers[i + 1]!}`);
   const request = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-  const compiled = prober.define(request, body ?? null, naive ? REQUEST_NAIVE : 0, retcodes.flat());
+  const compiled = prober.define(request, p.body ?? null, p.naive ? REQUEST_NAIVE : 0, p.retcodes.flat());
   return {
     request,
     compiled,
     verdict(o: HttpOutcome | undefined): { ok: boolean; detail: string } {
       if (o === undefined || o.end === 'closed-early') return { ok: false, detail: 'connection closed before a response' };
       if (o.end === 'malformed') return { ok: false, detail: o.status === 0 ? 'HTTP error: not an HTTP/1.x status line' : 'HTTP error: response head over 64 KiB' };
-      if (!retcodeOk(o.status, retcodes)) return { ok: false, detail: `status ${o.status}, expected ${retcode}` };
-      if (body === undefined) return { ok: true, detail: `status ${o.status}` };
-      if (o.bodyFound) return { ok: true, detail: `status ${o.status}, body matched` };
-      return { ok: false, detail: `status ${o.status}, body does not contain "${body.toString()}" (read ${Math.min(o.bodyBytes, BODY_LIMIT)} bytes)` };
+      return responseVerdict(p, o.status, o.bodyFound, o.bodyBytes);
     },
-    deadlineDetail(status: number, bodyBytes: number, timeoutMs: number): string {
-      if (status === 0) return `no response within ${timeoutMs} ms`;
-      return `response incomplete at deadline (status ${status}, ${bodyBytes} body bytes)`;
-    },
+    deadlineDetail: incompleteDetail,
   };
 }
 
@@ -291,19 +300,16 @@ export const httpTester: Tester<HttpParams> = {
     if (typeof values.headers === 'string') headers.push(...parseHeaders(values.headers));
     const body = typeof values.body === 'string' && values.body !== '' ? Buffer.from(values.body) : undefined;
     const tls = compileTls(values, generic, host);
-    const retcodes = parseRetcodes(retcode);
-    const naive = values.naive === true;
-    const native = tls === undefined ? nativeJudge(url, headers, retcodes, retcode, naive, body) : undefined;
-    return {
+    const plainParams = {
       path: url,
       headers,
-      retcodes,
+      retcodes: parseRetcodes(retcode),
       retcode,
-      naive,
+      naive: values.naive === true,
       ...(body !== undefined ? { body } : {}),
-      ...(tls !== undefined ? { tls } : {}),
-      ...(native !== undefined ? { native } : {}),
     };
+    const native = tls === undefined ? nativeJudge(plainParams) : undefined;
+    return { ...plainParams, ...(tls !== undefined ? { tls } : {}), ...(native !== undefined ? { native } : {}) };
   },
 
   probe(target: ProbeTarget, params: HttpParams, ctx: ProbeContext): Promise<ProbeResult> {

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import type { ProbeContext, ProbeProblem, ProbeResult, ProbeTarget } from './contract.js';
-import { describeCode, earlyProblem, unwatchDeadline, watchDeadline, type DeadlineBound } from './socket.js';
+import { describeCode, earlyProblem, noConnectionDetail, unwatchDeadline, watchDeadline, type DeadlineBound } from './socket.js';
 
 /** A request compiled into the native module (opaque). */
 export interface NativeRequest {
@@ -160,7 +160,7 @@ class NativeProbe implements DeadlineBound {
     if (progress === null || progress === undefined) return;
     const [connectUs, bytesSent, bytesReceived, status, bodyBytes] = progress;
     if (this.ctx.comm !== undefined && bytesSent > 0) this.record(bytesSent, undefined, false);
-    if (connectUs < 0) this.resolve({ ok: false, detail: `no connection within ${this.ctx.timeoutMs} ms`, problem: 'conn', bytesSent, bytesReceived });
+    if (connectUs < 0) this.resolve({ ok: false, detail: noConnectionDetail(this.ctx.timeoutMs), problem: 'conn', bytesSent, bytesReceived });
     else this.resolve({ ok: false, detail: this.judge.deadlineDetail(status, bodyBytes, this.ctx.timeoutMs), connectMs: connectUs / 1000, bytesSent, bytesReceived });
   }
 
@@ -181,7 +181,7 @@ function describeErrno(errno: number): string {
 /** Runs one probe on the native path (nativeProber() must have returned the module). */
 export function probeNative(target: ProbeTarget, judge: NativeJudge, ctx: ProbeContext): Promise<ProbeResult> {
   return new Promise<ProbeResult>((resolve) => {
-    if (ctx.signal.aborted) return resolve({ ok: false, detail: `no connection within ${ctx.timeoutMs} ms`, problem: 'conn' });
+    if (ctx.signal.aborted) return resolve({ ok: false, detail: noConnectionDetail(ctx.timeoutMs), problem: 'conn' });
     const slot = binding!.start(target.family, target.addr, target.port, judge.compiled, ctx.comm !== undefined ? START_WANT_DATA : 0);
     if (slot < 0) {
       // Refused at once (or unusable arguments): nothing was opened.

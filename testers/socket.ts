@@ -120,6 +120,11 @@ export function describeCode(code: string | undefined, message: string): string 
   }
 }
 
+/** The deadline passed before the connection (and TLS handshake) completed. */
+export function noConnectionDetail(timeoutMs: number): string {
+  return `no connection within ${timeoutMs} ms`;
+}
+
 /** Statistics marker for an error before the connection (and TLS handshake) completed. */
 export function earlyProblem(elapsedMs: number): ProbeProblem {
   return elapsedMs < ARP_THRESHOLD_MS ? 'rst' : 'arp';
@@ -349,7 +354,7 @@ export class ProbeConnection implements DeadlineBound {
     if (this.settled) return;
     const ms = this.ctx.timeoutMs;
     if (this.connectMs !== undefined) this.finish(false, this.hooks.deadlineDetail(this));
-    else if (this.raw.connecting || this.socket === this.raw) this.finish(false, `no connection within ${ms} ms`, 'conn');
+    else if (this.raw.connecting || this.socket === this.raw) this.finish(false, noConnectionDetail(ms), 'conn');
     else this.finish(false, `TLS handshake not complete within ${ms} ms`, 'conn');
   }
 }

@@ -28,7 +28,7 @@ enum { R_SLOT, R_KIND, R_ERRNO, R_CONNECT_US, R_ELAPSED_MS, R_SENT, R_RECEIVED, 
 // R_KIND values.
 enum { K_CONNECTED = 1, K_CONNECT_ERROR, K_IO_ERROR, K_HTTP_DONE, K_HTTP_CLOSED_EARLY, K_HTTP_MALFORMED };
 // R_FLAGS bits.
-enum { F_BODY_FOUND = 1, F_HEADERS_DONE = 2, F_EOF = 4 };
+enum { F_BODY_FOUND = 1, F_EOF = 4 };
 // Request flags (defineRequest).
 enum { Q_NAIVE = 1 };
 // Start flags.
@@ -123,6 +123,15 @@ static int throw_error(napi_env env, const char *msg) {
     }                                                                                                 \
   } while (0)
 
+static int32_t clamp32(uint64_t v) {
+  return v > INT32_MAX ? INT32_MAX : (int32_t)v;
+}
+
+// Body bytes received so far (0 until the head is complete).
+static size_t body_bytes(const Probe *p) {
+  return p->header_end >= 0 && p->received > (size_t)p->header_end ? p->received - (size_t)p->header_end : 0;
+}
+
 // ---- delivery of results to JS ----
 
 static void deliver(uv_check_t *check);
@@ -138,18 +147,17 @@ static void queue_result(Probe *p, int kind, int err) {
   }
   Result *r = &pr->queue[pr->qlen++];
   uint64_t elapsed = now_ns() - p->start_ns;
-  size_t body = p->header_end >= 0 && p->received > (size_t)p->header_end ? p->received - (size_t)p->header_end : 0;
   r->f[R_SLOT] = (int32_t)p->slot;
   r->f[R_KIND] = kind;
   r->f[R_ERRNO] = err;
   r->f[R_CONNECT_US] = p->connect_us;
   r->f[R_ELAPSED_MS] = (int32_t)(elapsed / 1000000u);
-  r->f[R_SENT] = (int32_t)p->sent;
-  r->f[R_RECEIVED] = (int32_t)(p->received > INT32_MAX ? INT32_MAX : p->received);
+  r->f[R_SENT] = clamp32(p->sent);
+  r->f[R_RECEIVED] = clamp32(p->received);
   r->f[R_STATUS] = p->status;
-  r->f[R_FLAGS] = (p->body_found ? F_BODY_FOUND : 0) | (p->header_end >= 0 ? F_HEADERS_DONE : 0) |
+  r->f[R_FLAGS] = (p->body_found ? F_BODY_FOUND : 0) |
                   (p->eof ? F_EOF : 0);
-  r->f[R_BODY] = (int32_t)(body > INT32_MAX ? INT32_MAX : body);
+  r->f[R_BODY] = clamp32(body_bytes(p));
   r->data = NULL;
   r->data_len = 0;
   if (p->want_data && p->len > 0) {
@@ -418,7 +426,7 @@ static void on_event(Probe *p, uint32_t events) {
     if (!(events & EPOLLOUT)) return;
     p->connected = 1;
     uint64_t us = (now_ns() - p->start_ns) / 1000u;
-    p->connect_us = (int32_t)(us > INT32_MAX ? INT32_MAX : us);
+    p->connect_us = clamp32(us);
     if (p->req == NULL || p->req->bytes == NULL) return finish(p, K_CONNECTED, 0);
     return on_writable(p);
   }
@@ -655,9 +663,7 @@ static napi_value js_abort(napi_env env, napi_callback_info info) {
     return out;
   }
   Probe *p = pr->slots[slot];
-  size_t body = p->header_end >= 0 && p->received > (size_t)p->header_end ? p->received - (size_t)p->header_end : 0;
-  int32_t vals[5] = {p->connected ? p->connect_us : -1, (int32_t)p->sent, (int32_t)(p->received > INT32_MAX ? INT32_MAX : p->received),
-                     p->status, (int32_t)(body > INT32_MAX ? INT32_MAX : body)};
+  int32_t vals[5] = {p->connected ? p->connect_us : -1, clamp32(p->sent), clamp32(p->received), p->status, clamp32(body_bytes(p))};
   NAPI_OK(napi_create_array_with_length(env, 5, &out));
   for (uint32_t i = 0; i < 5; i++) {
     napi_value v;
