@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { realAddr } from './addresses.js';
 import { shebangFlags } from './daemon-flags.js';
-import { controlCommand } from '../surealived/control/client.js';
+import { controlCommand } from '../common/control-client.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '../surealived/cli.js');

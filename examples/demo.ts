@@ -3,7 +3,7 @@
 // takes one web server down and brings it back, then stops. Needs no set-up and no IPVS.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { controlCommand } from '../surealived/control/client.js';
+import { controlCommand } from '../common/control-client.js';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

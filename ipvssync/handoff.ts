@@ -1,5 +1,8 @@
 // The hand-off files surealived writes for ipvssync (spec 8.3 ipvsfull.cfg, 8.4 diff lines), parsed
 // into the desired table, plus the diff-line semantics on that table. Pure: text in, data or `file:line: reason` out.
+// IPv6 entries come in two forms: `v6virtual`/`v6real`/`cmd=v6addreal`... (written now: the original
+// ipvssync skips them whole) and `virtual`/`real`/`cmd=addreal` with IPv6 addresses (written by
+// earlier versions, maybe still on disk during an upgrade). Both are read.
 
 import { basename, dirname, resolve } from 'node:path';
 import { DOTTED_QUAD_PATTERN, isDottedQuad, parseAddr, parsePort, parseUint, PERSISTENCE_MAX, U32_MAX, WEIGHT_MAX, type Addr } from './address.js';
@@ -11,6 +14,7 @@ import {
   destId,
   type Destination,
   type Entry,
+  type Family,
   type ForwardMethod,
   type Service,
   type ServiceKey,
@@ -45,6 +49,26 @@ export type FullParse =
   | { readonly ok: false; readonly errors: readonly string[] };
 
 export type DiffCmd = 'addreal' | 'chgreal' | 'delreal';
+
+/** The keyword prefix of an IPv6 entry (see surealived/handoff/format.ts for why). */
+const V6 = 'v6';
+/** The cmd= values of diff lines, both forms, to the command and whether it is the v6 form. */
+const DIFF_CMDS: ReadonlyMap<string, { readonly cmd: DiffCmd; readonly v6: boolean }> = new Map(
+  (['addreal', 'chgreal', 'delreal'] as const).flatMap((cmd): [string, { cmd: DiffCmd; v6: boolean }][] => [
+    [cmd, { cmd, v6: false }],
+    [`${V6}${cmd}`, { cmd, v6: true }],
+  ]),
+);
+
+/**
+ * Why a v6 keyword does not fit its entry, or undefined. The keyword marks an entry with an IPv6
+ * address on either side (its virtual's or its real's); on an all-IPv4 one it would hide that entry
+ * from the original ipvssync for nothing: a writer's mistake, refused.
+ */
+function v6Mismatch(keyword: string, service: ServiceKey, real: Family | undefined): string | undefined {
+  if (service.family === 'inet6' || real === 'inet6') return undefined;
+  return `${keyword} without an IPv6 address (an IPv4 entry is written without the '${V6}' prefix)`;
+}
 
 export type DiffLine =
   | { readonly kind: 'empty' }
@@ -441,7 +465,8 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
   const errors: string[] = [];
   const virtuals: Virtual[] = [];
   const seen = new Map<string, string>();
-  let current: { v: Virtual; id: string; reals: Real[]; realSeen: Set<string> } | undefined;
+  // v6: the virtual came as `v6virtual`, so its reals must be `v6real` too.
+  let current: { v: Virtual; id: string; v6: boolean; reals: Real[]; realSeen: Set<string> } | undefined;
   // The diff path's service id -> position index, built here from ids computed anyway (see virtualIndex).
   const index = new Map<string, number>();
   let meta = false;
@@ -481,7 +506,7 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
     if (from === to) continue;
     try {
       // The bulk of a hand-off: a real line as surealived writes it, before any tokenising.
-      if (current && text.startsWith('real ', from)) {
+      if (current && !current.v6 && text.startsWith('real ', from)) {
         const r = fastReal(text, from, to, current.v, file, lineNo);
         if (r) {
           addReal(r);
@@ -508,34 +533,47 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
           if (diffFile !== null) throw new LineError('duplicate DIFF line');
           diffFile = parseChain(tokensOf(text.slice(from, to)), diffDir);
           continue;
-        case 'virtual': {
+        case 'virtual':
+        case 'v6virtual': {
           close();
           brokenVirtual = true;
+          const v6 = head === 'v6virtual';
           const where = `${file}:${lineNo}`;
-          let v = fastVirtual(text, from, to, where);
+          let v = v6 ? undefined : fastVirtual(text, from, to, where);
           if (!v) {
             const bad = fields.scan(text, headEnd, to);
             if (bad !== undefined) throw new LineError(bad);
             v = parseVirtual(fields, where);
+            const mismatch = v6 ? v6Mismatch(head, v.service.key, undefined) : undefined;
+            if (mismatch !== undefined) throw new LineError(mismatch);
           }
           brokenVirtual = false;
           const id = serviceId(v.service.key);
           const first = seen.get(id);
           // Track the duplicate anyway so its reals are not reported as "real before any virtual".
-          current = { v, id, reals: [], realSeen: new Set() };
+          current = { v, id, v6, reals: [], realSeen: new Set() };
           if (first) throw new LineError(`duplicate virtual ${formatServiceKey(v.service.key)} (first at ${first})`);
           seen.set(id, where);
           continue;
         }
-        case 'real': {
+        case 'real':
+        case 'v6real': {
           if (!current) {
             if (brokenVirtual) continue;
-            throw new LineError('real line before any virtual');
+            throw new LineError(`${head} line before any virtual`);
+          }
+          const v6 = head === 'v6real';
+          if (current.v6 && !v6) {
+            // The original would read it into the last `virtual` before the (skipped) v6virtual.
+            throw new LineError("'real' line in a v6virtual (its reals are written 'v6real')");
           }
           // (The fast path above did not take it.)
           const bad = fields.scan(text, headEnd, to);
           if (bad !== undefined) throw new LineError(bad);
-          addReal(parseReal(fields, current.v, file, lineNo));
+          const r = parseReal(fields, current.v, file, lineNo);
+          const mismatch = v6 ? v6Mismatch(head, current.v.service.key, r.dest.family) : undefined;
+          if (mismatch !== undefined) throw new LineError(mismatch);
+          addReal(r);
           continue;
         }
         default:
@@ -560,7 +598,8 @@ export function parseFullFile(text: string, file: string, diffDir: string): Full
  * apart, IPv4), up to where REAL_FIELDS takes over: the first lines after a load otherwise run the
  * token scanner cold, and under emulation their latency is mostly that. vrt and vsched are not read
  * (the virtual's own are used). Anything else, or a value out of range, goes the general way, with
- * the same result or error.
+ * the same result or error. So do IPv6 lines in either form: an IPv6 address on one side at least
+ * (which a `cmd=v6...` line must have) never matches these dotted quads.
  */
 const DIFF_VIRTUAL = new RegExp(
   `cmd=(addreal|chgreal|delreal) vname=([^ \\t\\n]*) vproto=(tcp|udp|fwmark) vaddr=(${DOTTED_QUAD_PATTERN}) vport=(\\d{1,5}) ` +
@@ -610,22 +649,26 @@ export function parseDiffLine(raw: string, diffDir: string): DiffLineParse {
     if (!raw.startsWith('cmd=', from)) throw new LineError(`unknown line '${raw.slice(from, headEnd)}'`);
     const fast = fastDiffLine(raw, from, to);
     if (fast) return { ok: true, line: fast };
-    const cmd = raw.slice(from + 'cmd='.length, headEnd);
-    if (cmd !== 'addreal' && cmd !== 'chgreal' && cmd !== 'delreal') throw new LineError(`unknown command 'cmd=${cmd}'`);
+    const value = raw.slice(from + 'cmd='.length, headEnd);
+    const cmd = DIFF_CMDS.get(value);
+    if (!cmd) throw new LineError(`unknown command 'cmd=${value}'`);
     const fields = fieldsOf;
     const bad = fields.scan(raw, from, to);
     if (bad !== undefined) throw new LineError(bad);
     const service = serviceKeyOf(fields);
+    const raddr = addr(need(fields, 'raddr'), 'raddr');
+    const mismatch = cmd.v6 ? v6Mismatch(`cmd=${value}`, service, raddr.family) : undefined;
+    if (mismatch !== undefined) throw new LineError(mismatch);
     const rrt = fields.get('rrt');
     return {
       ok: true,
       line: {
         kind: 'real',
-        cmd,
+        cmd: cmd.cmd,
         vname: fields.get('vname') ?? '',
         service,
         rname: fields.get('rname') ?? '',
-        addr: addr(need(fields, 'raddr'), 'raddr'),
+        addr: raddr,
         port: portField(fields, 'rport'),
         weight: num(fields, 'rweight', WEIGHT_MAX, 1),
         lowerThreshold: num(fields, 'rl_thresh', U32_MAX, 0),

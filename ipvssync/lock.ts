@@ -1,7 +1,7 @@
 // The advisory lock shared with surealived (spec 8.1): exclusive flock(2) on lock_sync_file, held
 // around the start-up sync and each loop iteration, never while sleeping. The file must already exist.
 
-import { FileLock } from '../surealived/handoff/lock.js';
+import { FileLock } from '../common/lock.js';
 
 /** What the sync loop needs from a lock; tests may pass a no-op one where the lock is not the subject. */
 export interface SyncLock {

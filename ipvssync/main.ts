@@ -3,8 +3,8 @@
 
 import { spawn } from 'node:child_process';
 import { access, readdir, readFile } from 'node:fs/promises';
-import { loadMainConfig, type MainConfig } from '../surealived/config/main-config.js';
-import { createLogger, fileSink, stderrSink, type Logger, type LogSink } from '../surealived/log.js';
+import { loadMainConfig, type MainConfig } from '../common/main-config.js';
+import { createLogger, fileSink, stderrSink, type Logger, type LogSink } from '../common/log.js';
 import type { IpvsBackend } from './backend.js';
 import { formatList } from './format.js';
 import { parseRules } from './kernel-table-file.js';

@@ -1,7 +1,7 @@
 // ipvssync's command line (spec 1.3) plus our additions (--list, --dry-run, --kernel-table, --once):
 // getopt-style parsing into typed options, and the usage text. Pure.
 
-import { VERSION } from '../surealived/version.js';
+import { VERSION } from '../common/version.js';
 
 export interface CliOptions {
   readonly help: boolean;

@@ -4,7 +4,7 @@
 import { constants, existsSync, watch, type FSWatcher } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { Logger } from '../surealived/log.js';
+import type { Logger } from '../common/log.js';
 import type { IpvsBackend } from './backend.js';
 import { cleanupDiffs } from './cleanup.js';
 import { DiffTailer, type TailBatch } from './diff-tail.js';

@@ -26,6 +26,8 @@ export interface GuestRunOptions {
   memoryMiB?: number;
   /** Guest vCPUs (default 1). qemu's TCG runs one host thread per vCPU. */
   cpus?: number;
+  /** Extra kernel command line words (e.g. `init_on_alloc=0 slub_debug=FZP` to expose memory bugs). */
+  kernelArgs?: string;
 }
 
 export interface GuestRunResult {
@@ -109,7 +111,7 @@ export async function runInGuest(command: string, opts: GuestRunOptions = {}): P
     '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1024), '-smp', String(opts.cpus ?? 1),
     '-nographic', '-no-reboot', '-nic', 'none',
     '-kernel', lab.kernel, '-initrd', lab.initrd,
-    '-append', `console=ttyS0 quiet panic=-1 lab.share=${shareDir}`,
+    '-append', `console=ttyS0 quiet panic=-1 lab.share=${shareDir}${opts.kernelArgs ? ` ${opts.kernelArgs}` : ''}`,
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${lab.modules},mount_tag=modules,security_model=none,readonly=on,multidevs=remap`,
     '-virtfs', `local,path=${shareDir},mount_tag=labshare,security_model=none,multidevs=remap`,

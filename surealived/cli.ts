@@ -4,13 +4,13 @@
 // allocate little and die young, and the smaller nursery keeps ~30 MB of RSS away at no CPU cost.
 
 import { parseArgs } from 'node:util';
-import { DEFAULT_MAIN_CONFIG_PATH, loadMainConfig, LOG_LEVELS, type MainConfig } from './config/main-config.js';
-import { createLogger, fileSink, stderrSink, type Logger } from './log.js';
+import { DEFAULT_MAIN_CONFIG_PATH, loadMainConfig, LOG_LEVELS, type MainConfig } from '../common/main-config.js';
+import { createLogger, fileSink, stderrSink, type Logger } from '../common/log.js';
 import { formatIssue, loadServiceConfig } from './config/xml.js';
 import { TesterRegistry } from '../testers/registry.js';
 import { ConfigRejected, Daemon } from './daemon.js';
 import { runWatchdog, spawnDetachedWatchdog, WATCHDOG_PID_ENV, WATCHDOG_ROLE_ENV } from './watchdog.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../common/version.js';
 
 const BANNER = `=== SureAliveD v.1.0.6 === (surealived-ts ${VERSION})`;
 

@@ -2,11 +2,11 @@
 // hand-off, dumps, statistics, notifiers and control port in line with the verdicts. SIGHUP -> reload().
 
 import { mkdir } from 'node:fs/promises';
-import type { MainConfig } from './config/main-config.js';
+import type { MainConfig } from '../common/main-config.js';
 import type { ServiceConfig } from './config/model.js';
 import { formatIssue, loadServiceConfig } from './config/xml.js';
 import { TesterRegistry } from '../testers/registry.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/log.js';
 import type { ProbeResult } from '../testers/contract.js';
 import { Engine } from './engine/engine.js';
 import { buildState, type RealState, type VirtualState } from './engine/state.js';

@@ -4,7 +4,7 @@
 import { appendFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommTag } from '../testers/contract.js';
-import { logTimestamp, nowMicros, type Logger } from './log.js';
+import { logTimestamp, nowMicros, type Logger } from '../common/log.js';
 
 /** The original's tags, each with its leading space (so two spaces follow the `]`). */
 export const COMM_TAGS: Readonly<Record<CommTag, string>> = {

@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Logger } from './log.js';
+import type { Logger } from '../common/log.js';
 
 export const WATCHDOG_ROLE_ENV = 'SUREALIVED_ROLE';
 /** Tells the tester child its watchdog's pid (control port `stats`: watchdog_pid). */

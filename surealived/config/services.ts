@@ -6,7 +6,7 @@
 
 import { AttrError, type AttrSpec, type AttrValues, type GenericSettings, type Tester } from '../../testers/contract.js';
 import { GENERIC_TESTER_ATTRS } from '../../testers/registry.js';
-import { anyAddr, parseIp, unusableReason, type IpAddr } from './addr.js';
+import { anyAddr, parseIp, unusableReason, type IpAddr } from '../../common/addr.js';
 import {
   checkLength, checkName, parseBool, parseFlag, parseInt32, parseIntRange, parsePort, parseSeconds, parseThreshold,
   parseUint, quote, type Parsed,

@@ -1,8 +1,8 @@
 // Parse one control-port request line into a typed command (spec 9.1-9.3), pure.
 // Command word by prefix as the original; arguments are `key=value` tokens split on space/tab.
 
-import { parseIp, type IpAddr } from '../config/addr.js';
-import { atoi } from '../config/main-config.js';
+import { parseIp, type IpAddr } from '../../common/addr.js';
+import { atoi } from '../../common/main-config.js';
 
 /**
  * How to find a virtual. `name` is our extension (`vname=<name>`); `service` is the original's

@@ -5,7 +5,7 @@ import { lstat, chmod, unlink } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { executeCommand, type CommandContext } from './commands.js';
 import { METRICS_CONTENT_TYPE, streamMetrics } from './metrics.js';
 import { readProcessStats } from './proc.js';

@@ -5,7 +5,7 @@
 
 import { setMaxListeners } from 'node:events';
 import type { ProbeContext, ProbeResult, ProbeTarget, Tester } from '../../testers/contract.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { applyVerdict } from './verdict.js';
 import { LatenessHistogram } from './lateness.js';
 import { Wheel } from './wheel.js';

@@ -2,7 +2,7 @@
 // and statistics. Plain data shared by the engine, the hand-off writer, the dumps and the control port.
 
 import type { RealConfig, VirtualConfig } from '../config/model.js';
-import { newVirtualStats, type VirtualStats } from '../stats/statistics.js';
+import { newRealStats, newVirtualStats, type RealStats, type VirtualStats } from '../stats/statistics.js';
 
 /** Operator state of a real (control port `rset rstate=`), persisted in override.dump. */
 export type RState = 'ONLINE' | 'OFFLINE' | 'DOWN';
@@ -10,32 +10,6 @@ export type RState = 'ONLINE' | 'OFFLINE' | 'DOWN';
 export interface WeightOverride {
   readonly weight: number;
   readonly percent: boolean;
-}
-
-/** Rolling and lifetime timing statistics of one real (ms values are fractional milliseconds). */
-export interface RealStats {
-  /** Probes evaluated since start (or restored from stats.dump). */
-  total: number;
-  connProblems: number;
-  arpProblems: number;
-  rstProblems: number;
-  /** Last probe: connect, response, total times in ms; negative markers -1/-2/-3 as the original. */
-  lastConn: number;
-  lastResp: number;
-  lastTotal: number;
-  /**
-   * Rolling window of the last `stats_samples` probes: [conn, resp, total] ms. Once the window is full
-   * recordProbe rewrites the oldest row in place: copy a row to keep it.
-   */
-  readonly samples: Array<readonly [number, number, number]>;
-  /** Lifetime sums in ms (for tavg*). */
-  sumConn: number;
-  sumResp: number;
-  sumTotal: number;
-  /** Probe latency of the last probe in ms (for metrics). */
-  lastLatencyMs: number;
-  checksOk: number;
-  checksFailed: number;
 }
 
 export interface RealState {
@@ -65,25 +39,6 @@ export interface VirtualState {
   notifyState: NotifyState;
   /** Aggregates of the reals' statistics (connstats, stats.dump). */
   readonly stats: VirtualStats;
-}
-
-export function newRealStats(): RealStats {
-  return {
-    total: 0,
-    connProblems: 0,
-    arpProblems: 0,
-    rstProblems: 0,
-    lastConn: 0,
-    lastResp: 0,
-    lastTotal: 0,
-    samples: [],
-    sumConn: 0,
-    sumResp: 0,
-    sumTotal: 0,
-    lastLatencyMs: 0,
-    checksOk: 0,
-    checksFailed: 0,
-  };
 }
 
 /** Fresh runtime state for a config: every real online, rstate ONLINE, no override (spec 3.5). */

@@ -1,12 +1,27 @@
 // The hand-off to ipvssync as text: ipvsfull.cfg and diff lines, byte-exact with SureAliveD (spec 8.3,
-// 8.4) so the original ipvssync can consume them. IPv6 extension: addresses are written as-is in the
-// key=value fields (e.g. `vaddr=2001:db8::1`); the original, IPv4-only, never produced them.
+// 8.4) so the original ipvssync can consume them. IPv6 extension: an entry with an IPv6 address on
+// either side is written in a form the original skips whole (see V6).
 
 import type { RealConfig, VirtualConfig } from '../config/model.js';
-import { localDateTime } from '../log.js';
+import { localDateTime } from '../../common/log.js';
 import { effectiveWeight, presentInIpvs, type RealState, type VirtualState } from '../engine/state.js';
 
 export type DiffCmd = 'addreal' | 'chgreal' | 'delreal';
+
+/**
+ * The prefix of an IPv6 entry's keyword: `v6virtual`, `v6real`, `cmd=v6addreal|v6chgreal|v6delreal`.
+ * The original ipvssync reads every address as IPv4 (an IPv6 one silently becomes 0.0.0.0, and a
+ * bogus service or real with it reaches the kernel). Its full-file reader dispatches a line by its
+ * first characters (`meta`, `virtual`, `real`, `DIFF`: `virtual6` would still be a virtual) and skips
+ * any other line, like an empty one; its diff reader acts only on cmd= addreal, chgreal and delreal,
+ * other values at most warn (`cmd=v6addreal` also fits the 16 bytes it reads that token into). A
+ * keyword starting with `v6` begins with none of these, so even a prefix match skips it. The reals of an IPv6 virtual are `v6real` whatever their family: a `real`
+ * line after a skipped virtual would be read into the IPv4 virtual before it.
+ */
+export const V6 = 'v6';
+
+const v6Virtual = (vc: VirtualConfig): boolean => vc.family === 6;
+const v6Real = (rc: RealConfig, vc: VirtualConfig): boolean => vc.family === 6 || rc.family === 6;
 
 /** ` rl_thresh=N ru_thresh=N rrt=X` tail shared by full-file and diff real lines. */
 function realTail(rc: RealConfig, vc: VirtualConfig): string {
@@ -23,7 +38,7 @@ function handoffWeight(r: RealState): number {
 }
 
 export function formatVirtualLine(vc: VirtualConfig): string {
-  let s = `virtual vname=${vc.name} vproto=${vc.proto} vaddr=${vc.addr} vport=${vc.port} vrt=${vc.rt} vsched=${vc.sched}`;
+  let s = `${v6Virtual(vc) ? V6 : ''}virtual vname=${vc.name} vproto=${vc.proto} vaddr=${vc.addr} vport=${vc.port} vrt=${vc.rt} vsched=${vc.sched}`;
   if (vc.pers > 0) s += ` vpers=${vc.pers}`;
   if (vc.fwmark > 0) s += ` vfwmark=${vc.fwmark}`;
   if (vc.ops && vc.proto === 'udp') s += ' vops=1';
@@ -32,7 +47,8 @@ export function formatVirtualLine(vc: VirtualConfig): string {
 
 export function formatRealLine(r: RealState): string {
   const rc = r.config;
-  return `real rname=${rc.name} raddr=${rc.addr} rport=${rc.port} rweight=${handoffWeight(r)}${realTail(rc, r.virtual.config)}`;
+  const vc = r.virtual.config;
+  return `${v6Real(rc, vc) ? V6 : ''}real rname=${rc.name} raddr=${rc.addr} rport=${rc.port} rweight=${handoffWeight(r)}${realTail(rc, vc)}`;
 }
 
 /** The whole ipvsfull.cfg. `now` gives mdate/mtime (local time), `diffPath` the current diff file. */
@@ -51,7 +67,7 @@ function diffLine(cmd: DiffCmd, r: RealState, weight: number): string {
   const vc = r.virtual.config;
   const rc = r.config;
   return (
-    `cmd=${cmd} vname=${vc.name} vproto=${vc.proto} vaddr=${vc.addr} vport=${vc.port} vfwmark=${vc.fwmark} ` +
+    `cmd=${v6Real(rc, vc) ? V6 : ''}${cmd} vname=${vc.name} vproto=${vc.proto} vaddr=${vc.addr} vport=${vc.port} vfwmark=${vc.fwmark} ` +
     `vrt=${vc.rt} vsched=${vc.sched} rname=${rc.name} raddr=${rc.addr} rport=${rc.port} rweight=${weight}` +
     `${realTail(rc, vc)}\n`
   );

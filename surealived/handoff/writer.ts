@@ -5,9 +5,9 @@
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import type { RealState, VirtualState } from '../engine/state.js';
-import { FileLock } from './lock.js';
+import { FileLock } from '../../common/lock.js';
 import { chainLine, diffFilePath, formatDiffLines, formatFullFile } from './format.js';
 
 export interface HandoffPaths {

@@ -2,7 +2,7 @@
 // original, and starts the configured script. The caller rewrites notify.dump when the state changed.
 
 import type { RealState, VirtualState } from '../engine/state.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { realNotifierArgv, virtualNotifierArgv, type NotifyDirection } from './argv.js';
 import { decideVirtualNotify, type NotifyCheck, type NotifyDecision } from './decision.js';
 import { spawnNotifier, type NotifierExit, type NotifierSpawner } from './spawn.js';

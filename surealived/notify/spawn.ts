@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 
 export type NotifierExit =
   | { readonly kind: 'exited'; readonly code: number | null; readonly signal: NodeJS.Signals | null }

@@ -2,30 +2,11 @@
 // and reading a dump that may not exist yet.
 
 import { readFile } from 'node:fs/promises';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { writeFileAtomic, writeFileAtomicSync } from './atomic-write.js';
 
-/** A dump line that was skipped: garbage, or naming nothing in the current config. Never fatal. */
-export interface DumpWarning {
-  readonly file: string;
-  readonly line: number; // 1-based
-  readonly text: string;
-  readonly reason: string;
-}
-
-export function formatWarning(w: DumpWarning): string {
-  return `${w.file}:${w.line}: ${w.reason} [${w.text}]`;
-}
-
-/** Non-empty lines with their 1-based numbers; a trailing `\r` is tolerated (hand-edited files). */
-export function dumpLines(text: string): Array<{ readonly no: number; readonly text: string }> {
-  const out: Array<{ no: number; text: string }> = [];
-  text.split('\n').forEach((raw, i) => {
-    const t = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (t.trim() !== '') out.push({ no: i + 1, text: t });
-  });
-  return out;
-}
+// The line layer (numbered lines, file:line warnings) is pure and shared: common/dump-lines.ts.
+export { dumpLines, formatWarning, type DumpWarning } from '../../common/dump-lines.js';
 
 /** File content, or null when the file does not exist (other errors propagate). */
 export async function readDumpIfExists(path: string): Promise<string | null> {

@@ -3,7 +3,7 @@
 
 import { stat, readFile, unlink } from 'node:fs/promises';
 import type { NotifyState, VirtualState } from '../engine/state.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { type DumpWarning, dumpLines, formatWarning, saveDump, saveDumpSync } from './dump-file.js';
 import { KeyError, formatParsedVKey, indexByVKey, parseVKey, vkey } from './keys.js';
 

@@ -2,7 +2,7 @@
 // restarted tester does not put known-dead reals back into IPVS before their first test.
 
 import type { VirtualState, RealState } from '../engine/state.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import { type DumpWarning, dumpLines, formatWarning, readDumpAtStart, saveDump, saveDumpSync } from './dump-file.js';
 import { KeyError, findReals, parseRKey, parseVKey, rkey, vkey } from './keys.js';
 

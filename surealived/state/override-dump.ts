@@ -2,29 +2,14 @@
 // rstate, persisted as `VKEY - RKEY - weight=<W><%| >rstate=<RSTATE>` lines.
 
 import type { RState, RealState, VirtualState, WeightOverride } from '../engine/state.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
+import { formatOverrideText, isNeutralOverride as isNeutral, parseOverrideLine, parseRState } from '../../common/override-line.js';
 import { type DumpWarning, dumpLines, formatWarning, readDumpAtStart, saveDump, saveDumpSync } from './dump-file.js';
-import { KeyError, findReals, parseRKey, parseVKey, rkey, vkey } from './keys.js';
-
-const RSTATES: readonly RState[] = ['ONLINE', 'OFFLINE', 'DOWN'];
-
-export function parseRState(text: string): RState | null {
-  return (RSTATES as readonly string[]).includes(text) ? (text as RState) : null;
-}
+import { findReals, rkey, vkey } from './keys.js';
 
 /** The weight override in force for the dump: the override, else the configured weight as absolute. */
 function overrideOrConfigured(r: RealState): WeightOverride {
   return r.override ?? { weight: r.config.weight, percent: false };
-}
-
-/**
- * Whether an override changes nothing: rstate ONLINE and the weight equal to the configured one
- * (absolute) or exactly 100 %. Such reals have no override.dump entry (spec 7.2 deletion rule).
- */
-function isNeutral(rstate: RState, o: WeightOverride | null, configured: number): boolean {
-  if (rstate !== 'ONLINE') return false;
-  if (o === null) return true;
-  return o.percent ? o.weight === 100 : o.weight === configured;
 }
 
 /**
@@ -44,7 +29,7 @@ export function hasOverrideEntry(r: RealState): boolean {
  */
 export function formatOverrideLine(r: RealState): string {
   const o = overrideOrConfigured(r);
-  return `${vkey(r.virtual.config)} - ${rkey(r.config)} - weight=${o.weight >>> 0}${o.percent ? '%' : ' '} rstate=${r.rstate}\n`;
+  return formatOverrideText(vkey(r.virtual.config), rkey(r.config), o.weight, o.percent, r.rstate);
 }
 
 /** The whole file: every real with an entry, in XML order (the original's hash order was unspecified). */
@@ -65,9 +50,6 @@ export interface OverrideDumpParse {
   readonly warnings: DumpWarning[];
 }
 
-// The original's fscanf("... weight=%d%c rstate=%s") accepts any whitespace after the type char.
-const LINE = /^(\S+) - (\S+) - weight=([0-9]+)(%| )\s*rstate=(\S+)\s*$/;
-
 /** Matches each line to the config (spec 7 rule). Bad or unmatched lines become warnings, never errors. */
 export function parseOverrideDump(text: string, virtuals: readonly VirtualState[], file: string): OverrideDumpParse {
   const entries: OverrideEntry[] = [];
@@ -76,31 +58,16 @@ export function parseOverrideDump(text: string, virtuals: readonly VirtualState[
     const warn = (reason: string): void => {
       warnings.push({ file, line: no, text: line, reason });
     };
-    const m = LINE.exec(line);
-    if (!m) {
-      warn("expected '<vkey> - <rkey> - weight=<W>[%] rstate=<ONLINE|OFFLINE|DOWN>'");
+    const p = parseOverrideLine(line);
+    if (!p.ok) {
+      warn(p.reason);
       continue;
     }
-    const w = Number(m[3]);
-    if (w > 0xffffffff) {
-      warn(`weight ${m[3]} is out of range`);
-      continue;
-    }
-    const rstate = parseRState(m[5]!);
-    if (!rstate) {
-      warn(`unknown rstate '${m[5]}'`);
-      continue;
-    }
-    try {
-      const found = findReals(virtuals, parseVKey(m[1]!), parseRKey(m[2]!));
-      if (found.length === 0) warn('no such real in the configuration (removing from override.dump)');
-      // The file holds the weight as %u; reading it back as a C int restores negative XML weights.
-      const override: WeightOverride = { weight: w | 0, percent: m[4] === '%' };
-      for (const real of found) entries.push({ real, override, rstate });
-    } catch (e) {
-      if (!(e instanceof KeyError)) throw e;
-      warn(e.message);
-    }
+    const found = findReals(virtuals, p.line.virtual, p.line.real);
+    if (found.length === 0) warn('no such real in the configuration (removing from override.dump)');
+    // The file holds the weight as %u; reading it back as a C int restores negative XML weights.
+    const override: WeightOverride = { weight: p.line.weight | 0, percent: p.line.percent };
+    for (const real of found) entries.push({ real, override, rstate: p.line.rstate });
   }
   return { entries, warnings };
 }

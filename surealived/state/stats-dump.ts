@@ -2,7 +2,7 @@
 // problem counters in ms and µs, saved periodically and restored at start by VKEY / VKEY RKEY.
 
 import type { RealState, VirtualState } from '../engine/state.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 import {
   type Averages,
   type VirtualStats,

@@ -1,10 +1,55 @@
 // Per-real and per-virtual timing statistics (spec 4.8): rolling window over `stats_samples` probes,
 // lifetime sums and problem counters, used by `connstats` and stats.dump. Pure updates on plain data.
 
-import type { RealState, RealStats } from '../engine/state.js';
 import type { ProbeProblem } from '../../testers/contract.js';
 
 export const MAX_STATS_SAMPLES = 20;
+
+/** Rolling and lifetime timing statistics of one real (ms values are fractional milliseconds). */
+export interface RealStats {
+  /** Probes evaluated since start (or restored from stats.dump). */
+  total: number;
+  connProblems: number;
+  arpProblems: number;
+  rstProblems: number;
+  /** Last probe: connect, response, total times in ms; negative markers -1/-2/-3 as the original. */
+  lastConn: number;
+  lastResp: number;
+  lastTotal: number;
+  /**
+   * Rolling window of the last `stats_samples` probes: [conn, resp, total] ms. Once the window is full
+   * recordProbe rewrites the oldest row in place: copy a row to keep it.
+   */
+  readonly samples: Array<readonly [number, number, number]>;
+  /** Lifetime sums in ms (for tavg*). */
+  sumConn: number;
+  sumResp: number;
+  sumTotal: number;
+  /** Probe latency of the last probe in ms (for metrics). */
+  lastLatencyMs: number;
+  checksOk: number;
+  checksFailed: number;
+}
+
+export function newRealStats(): RealStats {
+  return {
+    total: 0,
+    connProblems: 0,
+    arpProblems: 0,
+    rstProblems: 0,
+    lastConn: 0,
+    lastResp: 0,
+    lastTotal: 0,
+    samples: [],
+    sumConn: 0,
+    sumResp: 0,
+    sumTotal: 0,
+    lastLatencyMs: 0,
+    checksOk: 0,
+    checksFailed: 0,
+  };
+}
+
 
 /** The conntime markers of the original: -1 never connected, -2 "ARP problem", -3 "RST problem". */
 export const PROBLEM_MARKER: Readonly<Record<ProbeProblem, number>> = { conn: -1, arp: -2, rst: -3 };
@@ -128,7 +173,7 @@ export function seedRollingWindow(stats: RealStats, avg: Averages, statsSamples:
  * Once per cycle, after the reals' probes were recorded: averages are the mean of the reals' rolling
  * averages; problem counters add one per real whose last conntime was a marker.
  */
-export function updateVirtualStats(vs: VirtualStats, reals: readonly RealState[]): void {
+export function updateVirtualStats(vs: VirtualStats, reals: readonly { readonly stats: RealStats }[]): void {
   vs.total += 1;
   let conn = 0;
   let resp = 0;

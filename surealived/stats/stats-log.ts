@@ -4,7 +4,7 @@
 import { mkdir, appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RealConfig, VirtualConfig } from '../config/model.js';
-import { localDateTime, type Logger } from '../log.js';
+import { localDateTime, type Logger } from '../../common/log.js';
 import { addrPort } from '../state/keys.js';
 import { toMs, toUs } from './statistics.js';
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { parseIp, unusableReason } from '../../surealived/config/addr.js';
+import { parseIp, unusableReason } from '../../common/addr.js';
 import { checkName, parseFlag, parseInteger, parsePort, parseSeconds, parseThreshold } from '../../surealived/config/attrs.js';
 
 const value = <T>(r: { ok: true; value: T } | { ok: false; reason: string }): T | string => (r.ok ? r.value : `ERR ${r.reason}`);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ControlServer } from '../../surealived/control/server.js';
-import { createLogger } from '../../surealived/log.js';
+import { createLogger } from '../../common/log.js';
 import type { WorkerJob, WorkerResult } from './client-worker.js';
 import { Client, END, TestTarget, fixedProcessStats } from './helpers.js';
 import { prng } from '../helpers/prng.js';

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { Engine } from '../../surealived/engine/engine.js';
 import { buildState, type RealState } from '../../surealived/engine/state.js';
 import { carryOverState } from '../../surealived/engine/carry-over.js';
-import { createLogger, memorySink } from '../../surealived/log.js';
+import { createLogger, memorySink } from '../../common/log.js';
 import type { ProbeResult, Tester } from '../../testers/contract.js';
 import { makeVirtual, scriptedTester } from '../helpers/model.js';
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { Engine, nextDue } from '../../surealived/engine/engine.js';
 import { buildState } from '../../surealived/engine/state.js';
-import { createLogger } from '../../surealived/log.js';
+import { createLogger } from '../../common/log.js';
 import type { ProbeContext, ProbeResult, Tester } from '../../testers/contract.js';
 import { makeVirtual, scriptedTester } from '../helpers/model.js';
 

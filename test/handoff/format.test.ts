@@ -71,8 +71,51 @@ describe('hand-off format (spec 8.3, 8.4)', () => {
     assert.match(formatDiffLines(r), /^cmd=addreal .* rweight=0\n/);
   });
 
-  it('writes IPv6 addresses as-is in key=value fields (documented extension)', () => {
-    const [v] = buildState([makeVirtual({ name: 'v6', addr: '2001:db8::1', port: 443, reals: [{ name: 'r', addr: '::1', port: 443, weight: 2 }] })]);
-    assert.match(formatFullFile([v!], new Date(2024, 0, 1), '/d/diff_sync.1'), /virtual vname=v6 vproto=tcp vaddr=2001:db8::1 vport=443 .*\nreal rname=r raddr=::1 rport=443 rweight=2\n/);
+  describe('IPv6 entries: the v6 form, which the original ipvssync skips whole', () => {
+    const mixed = [
+      makeVirtual({ name: 'web', addr: '192.0.2.10', reals: [{ name: 'w1', addr: '10.0.1.1', weight: 10 }, { name: 'w6', addr: '2001:db8::7', weight: 5, rt: 'tun' }] }),
+      makeVirtual({
+        name: 'web6',
+        addr: '2001:db8::10',
+        port: 443,
+        pers: 60,
+        reals: [{ name: 'a', addr: '2001:db8::1', port: 443, weight: 3, uthresh: 9 }, { name: 't4', addr: '10.0.1.9', port: 443, weight: 2, rt: 'tun' }],
+      }),
+      makeVirtual({ name: 'fw6', proto: 'fwmark', addr: '::', fwmark: 8, reals: [{ name: 'g1', addr: '2001:db8::30', port: 0, weight: 1 }] }),
+    ];
+
+    it('an IPv6 virtual is `v6virtual`, every real of it `v6real` (an IPv4 tun real too), an IPv6 real of an IPv4 virtual `v6real`; IPv4 lines unchanged', () => {
+      assert.equal(
+        formatFullFile(buildState(mixed), new Date(2024, 4, 1, 12, 0, 5), '/d/diff_sync.1'),
+        'meta version=1.0 mdate=2024-05-01 mtime=12:00:05\n\nDIFF file=/d/diff_sync.1\n\n' +
+          'virtual vname=web vproto=tcp vaddr=192.0.2.10 vport=80 vrt=dr vsched=wrr\n' +
+          'real rname=w1 raddr=10.0.1.1 rport=80 rweight=10\n' +
+          'v6real rname=w6 raddr=2001:db8::7 rport=80 rweight=5 rrt=tun\n' +
+          '\n' +
+          'v6virtual vname=web6 vproto=tcp vaddr=2001:db8::10 vport=443 vrt=dr vsched=wrr vpers=60\n' +
+          'v6real rname=a raddr=2001:db8::1 rport=443 rweight=3 ru_thresh=9\n' +
+          'v6real rname=t4 raddr=10.0.1.9 rport=443 rweight=2 rrt=tun\n' +
+          '\n' +
+          'v6virtual vname=fw6 vproto=fwmark vaddr=:: vport=0 vrt=dr vsched=wrr vfwmark=8\n' +
+          'v6real rname=g1 raddr=2001:db8::30 rport=0 rweight=1\n' +
+          '\n',
+      );
+    });
+
+    it('a diff line with an IPv6 address on either side is cmd=v6addreal + cmd=v6chgreal, or cmd=v6delreal; IPv4 ones unchanged', () => {
+      const [web, web6] = buildState(mixed);
+      const [w1, w6] = web!.reals;
+      const [a, t4] = web6!.reals;
+      assert.match(formatDiffLines(w1!), /^cmd=addreal vname=web .*\ncmd=chgreal vname=web .*\n$/);
+      const w6line = 'vname=web vproto=tcp vaddr=192.0.2.10 vport=80 vfwmark=0 vrt=dr vsched=wrr rname=w6 raddr=2001:db8::7 rport=80 rweight=5 rrt=tun\n';
+      assert.equal(formatDiffLines(w6!), `cmd=v6addreal ${w6line}cmd=v6chgreal ${w6line}`);
+      const t4line = 'vname=web6 vproto=tcp vaddr=2001:db8::10 vport=443 vfwmark=0 vrt=dr vsched=wrr rname=t4 raddr=10.0.1.9 rport=443 rweight=2 rrt=tun\n';
+      assert.equal(formatDiffLines(t4!), `cmd=v6addreal ${t4line}cmd=v6chgreal ${t4line}`);
+      a!.rstate = 'DOWN';
+      assert.equal(
+        formatDiffLines(a!),
+        'cmd=v6delreal vname=web6 vproto=tcp vaddr=2001:db8::10 vport=443 vfwmark=0 vrt=dr vsched=wrr rname=a raddr=2001:db8::1 rport=443 rweight=0 ru_thresh=9\n',
+      );
+    });
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { buildState } from '../../surealived/engine/state.js';
 import { HandoffWriter } from '../../surealived/handoff/writer.js';
-import { memorySink, createLogger } from '../../surealived/log.js';
+import { memorySink, createLogger } from '../../common/log.js';
 import { makeVirtual } from '../helpers/model.js';
 
 describe('hand-off writer (spec 8.1, 8.2, 8.4)', () => {

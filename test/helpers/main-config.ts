@@ -2,7 +2,7 @@
 // port on an ephemeral port, short start-up spreading.
 
 import { join } from 'node:path';
-import { mainConfigWith, type MainConfig } from '../../surealived/config/main-config.js';
+import { mainConfigWith, type MainConfig } from '../../common/main-config.js';
 
 export function testMainConfig(dir: string, extra: Readonly<Record<string, string>> = {}): MainConfig {
   return mainConfigWith({

@@ -78,7 +78,43 @@ describe('ipvssync hand-off parser: ipvsfull.cfg', () => {
     assert.equal(d.lowerThreshold, 0);
   });
 
-  it('accepts IPv6 addresses as-is in key=value fields and canonicalises them', () => {
+  it('reads the v6 form: v6virtual, its reals as v6real (an IPv4 tun real too), an IPv6 real of an IPv4 virtual as v6real', () => {
+    const c = ok(
+      fullHead(DIFF) +
+        'virtual vname=web vproto=tcp vaddr=10.0.0.1 vport=80 vrt=dr vsched=wrr\n' +
+        'real rname=w1 raddr=10.0.1.5 rport=80 rweight=10\n' +
+        'v6real rname=w6 raddr=2001:db8::7 rport=80 rweight=5 rrt=tun\n' +
+        '\n' +
+        'v6virtual vname=v6 vproto=tcp vaddr=2001:DB8:0:0::1 vport=443 vrt=dr vsched=wlc vpers=60\n' +
+        'v6real rname=r1 raddr=::1 rport=443 rweight=2 ru_thresh=9\n' +
+        'v6real rname=t4 raddr=10.0.1.9 rport=443 rweight=3 rrt=tun\n' +
+        '\n' +
+        'v6virtual vname=fw6 vproto=fwmark vaddr=:: vport=0 vrt=dr vsched=rr vfwmark=8\n' +
+        'v6real rname=g1 raddr=2001:db8::30 rport=0 rweight=1\n',
+    );
+    const [web, v6, fw6] = c.virtuals;
+    assert.deepEqual(web!.service.key, { kind: 'addr', family: 'inet', protocol: 'tcp', addr: '10.0.0.1', port: 80 });
+    assert.deepEqual(v6!.service, {
+      key: { kind: 'addr', family: 'inet6', protocol: 'tcp', addr: '2001:db8::1', port: 443 },
+      scheduler: 'wlc',
+      persistent: true,
+      timeout: 60,
+      onePacket: false,
+      netmask: 128,
+    });
+    assert.deepEqual(fw6!.service.key, { kind: 'fwmark', family: 'inet6', fwmark: 8 });
+    assert.deepEqual(
+      c.virtuals.map((v) => v.reals.map((r) => [r.name, r.dest.addr, r.dest.family, r.dest.forward, r.dest.weight, r.dest.upperThreshold])),
+      [
+        [['w1', '10.0.1.5', 'inet', 'route', 10, 0], ['w6', '2001:db8::7', 'inet6', 'tunnel', 5, 0]],
+        [['r1', '::1', 'inet6', 'route', 2, 9], ['t4', '10.0.1.9', 'inet', 'tunnel', 3, 0]],
+        [['g1', '2001:db8::30', 'inet6', 'route', 1, 0]],
+      ],
+    );
+    assert.equal(web!.reals[1]!.where, `${F}:7`);
+  });
+
+  it('still reads IPv6 entries in the previous form (virtual/real lines with IPv6 addresses) and canonicalises them', () => {
     const c = ok(
       fullHead(DIFF) +
         'virtual vname=v6 vproto=tcp vaddr=2001:DB8:0:0::1 vport=443 vrt=dr vsched=wlc\n' +
@@ -159,6 +195,22 @@ describe('ipvssync hand-off parser: hostile or torn ipvsfull.cfg', () => {
     ['a DIFF target not named diff_sync.<digits>', fullHead(`${DIR}/ipvsfull.lock`), /:3: DIFF target .* is not named diff_sync\.<digits>/],
     ['a DIFF target with a non-digit suffix', fullHead(`${DIR}/diff_sync.12a`), /:3: DIFF target .* is not named diff_sync\.<digits>/],
     ['a DIFF line without file=', 'meta version=1.0\nDIFF /x\n', /:2: bad DIFF line/],
+    // The v6 form: keywords that do not fit their entry.
+    [
+      "a 'real' line in a v6virtual (the original would read it into the virtual before)",
+      fullHead(DIFF) + 'v6virtual vname=x vproto=tcp vaddr=2001:db8::1 vport=80 vrt=tun vsched=rr\n' + `${real('a', '10.0.1.5', 1)}\n`,
+      /:6: 'real' line in a v6virtual \(its reals are written 'v6real'\)/,
+    ],
+    ['a v6virtual with an IPv4 vaddr', fullHead(DIFF) + 'v6virtual vname=x vproto=tcp vaddr=10.0.0.2 vport=80 vrt=dr vsched=rr\n', /:5: v6virtual without an IPv6 address/],
+    ['a v6virtual fwmark without vaddr', fullHead(DIFF) + 'v6virtual vname=x vproto=fwmark vport=0 vrt=dr vsched=rr vfwmark=8\n', /:5: v6virtual without an IPv6 address/],
+    ['a v6real of an IPv4 real in an IPv4 virtual', fullHead(DIFF) + `${WEB_VIRTUAL}\nv6real rname=a raddr=10.0.1.5 rport=80 rweight=1\n`, /:6: v6real without an IPv6 address/],
+    ['a v6real before any virtual', fullHead(DIFF) + 'v6real rname=a raddr=::1 rport=80 rweight=1\n', /:5: v6real line before any virtual/],
+    ['a v6real with a bad raddr', fullHead(DIFF) + 'v6virtual vname=x vproto=tcp vaddr=::1 vport=80 vrt=dr vsched=rr\nv6real rname=a raddr=::g rport=80 rweight=1\n', /:6: raddr: bad address '::g'/],
+    [
+      'a duplicate of an IPv6 virtual across the two forms',
+      fullHead(DIFF) + 'virtual vname=x vproto=tcp vaddr=2001:db8::1 vport=80 vrt=dr vsched=rr\nv6virtual vname=y vproto=tcp vaddr=2001:db8:0::1 vport=80 vrt=dr vsched=rr\n',
+      /:6: duplicate virtual tcp \[2001:db8::1\]:80/,
+    ],
   ];
   for (const [what, text, re] of cases) {
     it(`refuses ${what} with file:line: reason`, () => {
@@ -194,7 +246,25 @@ describe('ipvssync hand-off parser: diff lines', () => {
     assert.deepEqual(d.service, { kind: 'fwmark', family: 'inet', fwmark: 300 });
   });
 
-  it('accepts IPv6 addresses', () => {
+  it('reads the v6 form: cmd=v6addreal, v6chgreal, v6delreal are addreal, chgreal, delreal', () => {
+    const tail = 'vname=v6 vproto=udp vaddr=2001:db8::53 vport=53 vfwmark=0 vrt=dr vsched=rr rname=a raddr=2001:db8::1:5 rport=53 rweight=4';
+    for (const cmd of ['addreal', 'chgreal', 'delreal'] as const) {
+      const d = diffOf(`cmd=v6${cmd} ${tail}`);
+      assert.equal(d.cmd, cmd);
+      assert.deepEqual(d.service, { kind: 'addr', family: 'inet6', protocol: 'udp', addr: '2001:db8::53', port: 53 });
+      assert.deepEqual([d.addr, d.port, d.weight], [{ addr: '2001:db8::1:5', family: 'inet6' }, 53, 4]);
+    }
+    // Either side IPv6 is enough: an IPv6 tun real of an IPv4 virtual, an IPv4 tun real of an IPv6 one, an IPv6 fwmark virtual.
+    assert.equal(diffOf(webDiff('chgreal', 'w6', '2001:db8::7', 5, ' rrt=tun').replace('cmd=', 'cmd=v6')).addr.family, 'inet6');
+    assert.equal(diffOf(`cmd=v6addreal ${tail.replace('raddr=2001:db8::1:5', 'raddr=10.0.1.9')} rrt=tun`).service.family, 'inet6');
+    assert.deepEqual(diffOf('cmd=v6delreal vname=fw6 vproto=fwmark vaddr=:: vport=0 vfwmark=8 vrt=dr vsched=rr rname=g raddr=2001:db8::30 rport=0 rweight=0').service, {
+      kind: 'fwmark',
+      family: 'inet6',
+      fwmark: 8,
+    });
+  });
+
+  it('still reads IPv6 entries in the previous form (cmd=addreal etc. with IPv6 addresses)', () => {
     const d = diffOf('cmd=delreal vname=v6 vproto=udp vaddr=2001:db8::53 vport=53 vfwmark=0 vrt=dr vsched=rr rname=a raddr=2001:db8::1:5 rport=53 rweight=0');
     assert.equal(d.addr.addr, '2001:db8::1:5');
     assert.equal(d.service.family, 'inet6');
@@ -220,6 +290,14 @@ describe('ipvssync hand-off parser: diff lines', () => {
     webDiff('addreal', 'a', '10.0.1.5', 1, ' ru_thresh=4294967296'),
     webDiff('addreal', 'a', '10.0.1.05', 1),
     webDiff('addreal', 'a', '10.0.1.5', 1, ' rrt=nat'),
+    // IPv6, in the v6 form and in the previous one (the fast path leaves both to the general one).
+    'cmd=v6addreal vname=v6 vproto=tcp vaddr=2001:db8::10 vport=443 vfwmark=0 vrt=dr vsched=wrr rname=a raddr=2001:db8::1 rport=443 rweight=3 ru_thresh=9',
+    'cmd=addreal vname=v6 vproto=tcp vaddr=2001:db8::10 vport=443 vfwmark=0 vrt=dr vsched=wrr rname=a raddr=2001:db8::1 rport=443 rweight=3 ru_thresh=9',
+    webDiff('chgreal', 'w6', '2001:db8::7', 5, ' rrt=tun').replace('cmd=', 'cmd=v6'),
+    webDiff('chgreal', 'w6', '2001:db8::7', 5, ' rrt=tun'),
+    'cmd=v6delreal vname=v6 vproto=tcp vaddr=2001:db8::10 vport=443 vfwmark=0 vrt=dr vsched=wrr rname=t4 raddr=10.0.1.9 rport=443 rweight=0 rrt=tun',
+    'cmd=v6chgreal vname=fw6 vproto=fwmark vaddr=:: vport=0 vfwmark=8 vrt=dr vsched=rr rname=g raddr=2001:db8::30 rport=0 rweight=1',
+    webDiff('addreal', 'a', '10.0.1.5', 1).replace('cmd=', 'cmd=v6'),
   ];
   for (const line of asWritten) {
     it(`reads alike in surealived's field order and in another: ${line.trim().slice(-60)}`, () => {
@@ -231,6 +309,8 @@ describe('ipvssync hand-off parser: diff lines', () => {
 
   const bad: ReadonlyArray<[string, string, RegExp]> = [
     ['an unknown command', webDiff('addreal', 'a', '10.0.1.5', 1).replace('addreal', 'rmreal'), /unknown command 'cmd=rmreal'/],
+    ['a v6 command for an all-IPv4 line', webDiff('addreal', 'a', '10.0.1.5', 1).replace('cmd=', 'cmd=v6'), /cmd=v6addreal without an IPv6 address/],
+    ['a v6 command spelt another way', webDiff('addreal', 'a', '2001:db8::5', 1, ' rrt=tun').replace('cmd=addreal', 'cmd=addreal6'), /unknown command 'cmd=addreal6'/],
     ['a line without cmd=', 'vname=web vproto=tcp\n', /unknown line/],
     ['a bad raddr', webDiff('addreal', 'a', '10.0.1', 1), /raddr: bad address/],
     ['a bad weight', webDiff('chgreal', 'a', '10.0.1.5', 1).replace('rweight=1', 'rweight=1e3'), /bad rweight '1e3'/],

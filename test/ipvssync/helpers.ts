@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger, memorySink, type Logger } from '../../surealived/log.js';
+import { createLogger, memorySink, type Logger } from '../../common/log.js';
 
 export interface HandoffDir {
   readonly root: string;

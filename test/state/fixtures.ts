@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RealConfig, TesterConfig, VirtualConfig, VProto } from '../../surealived/config/model.js';
 import { buildState, type VirtualState } from '../../surealived/engine/state.js';
-import { createLogger, memorySink, type Logger } from '../../surealived/log.js';
+import { createLogger, memorySink, type Logger } from '../../common/log.js';
 import type { Tester } from '../../testers/contract.js';
 
 /** A tester that is never run: the config needs one. */

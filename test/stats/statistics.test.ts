@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
-import { newRealStats } from '../../surealived/engine/state.js';
+import { newRealStats } from '../../surealived/stats/statistics.js';
 import {
   lifetimeAverages,
   newVirtualStats,

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../surealived/daemon.js';
 import { testMainConfig } from '../helpers/main-config.js';
-import { createLogger } from '../../surealived/log.js';
-import { controlCommand } from '../../surealived/control/client.js';
+import { createLogger } from '../../common/log.js';
+import { controlCommand } from '../../common/control-client.js';
 import { prng } from '../helpers/prng.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

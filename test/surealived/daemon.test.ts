@@ -1,14 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:net';
-import { controlCommand } from '../../surealived/control/client.js';
+import { controlCommand } from '../../common/control-client.js';
 import { createServer as createHttpServer } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../surealived/daemon.js';
-import { mainConfigWith, type MainConfig } from '../../surealived/config/main-config.js';
+import { mainConfigWith, type MainConfig } from '../../common/main-config.js';
 import { testMainConfig } from '../helpers/main-config.js';
-import { createLogger, memorySink } from '../../surealived/log.js';
+import { createLogger, memorySink } from '../../common/log.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,7 +1,7 @@
 // The log line format of spec 10: `[YYYY-MM-DD HH:MM:SS.uuuuuu] level : message`, local time.
 
 import assert from 'node:assert/strict';
-import { formatLogLine, localDateTime } from '../../surealived/log.js';
+import { formatLogLine, localDateTime } from '../../common/log.js';
 
 describe('log lines', () => {
   it('stamp local date and time with microseconds; lines within one second and across seconds are each right', () => {

@@ -12,12 +12,13 @@ export const IPVSSYNC_CHECKS = {
   'unmanaged.removed': 'with -u the hand-added service is removed and the table is exactly the desired one',
   'errors.logged': 'an unknown scheduler in the hand-off: the refused ops are logged at error level, the rest is applied',
   'errors.retried': 'refused ops are retried, not dropped: the error recurs, and a scheduler that becomes loadable gets its service and reals',
-  'sd.start': 'surealived + ipvssync: every virtual and real of the XML reaches the kernel at its configured weight (ipvsadm and IpvsClient)',
+  'sd.start': 'surealived + ipvssync: every virtual and real of the XML (an IPv6 virtual too) reaches the kernel at its configured weight (ipvsadm and IpvsClient)',
   'sd.down': 'a real whose server stops goes to weight 0 (remove_on_fail=0) or is removed (remove_on_fail=1) in the kernel',
   'sd.up': 'when its server is back, the real gets its weight back / is added again in the kernel',
   'sd.rset.weight': '`rset ... rweight=N` and `rweight=N%` on the control port reach the kernel',
   'sd.rset.offline': '`rset ... rstate=OFFLINE` gives weight 0 in the kernel; DOWN removes the real; ONLINE restores it',
   'sd.edit': 'a scheduler and persistence change in the XML + SIGHUP to surealived edits the kernel service in place',
+  'sd.ipv6': 'an IPv6 virtual goes through the v6 hand-off form (v6virtual/v6real, cmd=v6...): a real down, rset DOWN and ONLINE reach the kernel',
 } as const;
 
 export type IpvssyncCheckId = keyof typeof IPVSSYNC_CHECKS;

@@ -169,8 +169,13 @@ export function generateTable(n: number, reals: number, opts: { base?: number; s
 
 const FWD: Record<Rt, string> = { dr: 'route', masq: 'masq', tun: 'tunnel' };
 
+/** `10.0.0.1:80`, `[2001:db8::1]:80`: as ipvsadm prints them (addresses in canonical form). */
+export function hostPort(addr: string, port: number): string {
+  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
 function svcKey(proto: string, addr: string, port: number, fwmark: number): string {
-  return fwmark > 0 ? `fwm ${fwmark} v4` : `${proto} ${addr}:${port}`;
+  return fwmark > 0 ? `fwm ${fwmark} v${addr.includes(':') ? 6 : 4}` : `${proto} ${hostPort(addr, port)}`;
 }
 
 /** Rows of a table: `S <key> <sched> p=<timeout|-> o=<0|1>` and `D <key> > <addr:port> <fwd> w=<w>[ x=<u> y=<l>]`. */
@@ -181,7 +186,7 @@ export function expectedRows(virtuals: readonly HandoffVirtual[], thresholds = t
     rows.push(`S ${key} ${v.sched} p=${v.pers ?? '-'} o=${v.ops && v.proto === 'udp' ? 1 : 0}`);
     for (const r of v.reals) {
       const t = thresholds ? ` x=${r.uthresh ?? 0} y=${r.lthresh ?? 0}` : '';
-      rows.push(`D ${key} > ${r.addr}:${r.port} ${FWD[r.rt ?? v.rt]} w=${r.weight}${t}`);
+      rows.push(`D ${key} > ${hostPort(r.addr, r.port)} ${FWD[r.rt ?? v.rt]} w=${r.weight}${t}`);
     }
   }
   return rows.sort();
@@ -197,7 +202,7 @@ function nlServiceRow(s: Service): string {
 
 function nlDestRow(s: Service, d: Destination, thresholds: boolean): string {
   const t = thresholds ? ` x=${d.upperThreshold} y=${d.lowerThreshold}` : '';
-  return `D ${nlKey(s)} > ${d.address}:${d.port} ${d.forward} w=${d.weight}${t}`;
+  return `D ${nlKey(s)} > ${hostPort(d.address, d.port)} ${d.forward} w=${d.weight}${t}`;
 }
 
 /** The kernel's table through netlink, as rows. */

@@ -1,7 +1,7 @@
 // Guest-side scenario: the real surealived (tcp tester, real servers on loopback, control port) writes
 // the hand-off and the real ipvssync carries it into the kernel; checks reals down/up, rset and edits.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { IpvsClient } from '../../../ipvs-netlink/index.js';
@@ -10,6 +10,7 @@ import { parseList } from './ipvsadm-parse.js';
 import {
   expectedRows,
   handoffPaths,
+  hostPort,
   ipvsadm,
   ipvsadmRows,
   kernelRows,
@@ -124,8 +125,14 @@ export async function runSurealivedScenario(ctx: ScenarioContext): Promise<void>
     { name: 'd1', addr: '127.0.0.21', port: 9001, weight: 1 },
     { name: 'd2', addr: '127.0.0.22', port: 9002, weight: 2 },
   ];
+  // IPv6: reals on ::1 (distinct ports); surealived hands it off as v6virtual/v6real and cmd=v6...
+  const web6Reals: XmlReal[] = [
+    { name: 'v1', addr: '::1', port: 8101, weight: 3 },
+    { name: 'v2', addr: '::1', port: 8102, weight: 4 },
+  ];
   const web: HandoffVirtual = { name: 'web', proto: 'tcp', addr: '10.20.0.1', port: 80, fwmark: 0, rt: 'dr', sched: 'wrr', reals: [] };
   const db: HandoffVirtual = { name: 'db', proto: 'tcp', addr: '10.20.0.2', port: 5432, fwmark: 0, rt: 'masq', sched: 'wlc', pers: 300, reals: [] };
+  const web6: HandoffVirtual = { name: 'web6', proto: 'tcp', addr: '2001:db8:20::1', port: 80, fwmark: 0, rt: 'dr', sched: 'wrr', reals: [] };
   const xml = join(S.dir, 'services.xml');
   const writeXml = (): void =>
     writeFileSync(
@@ -133,14 +140,20 @@ export async function runSurealivedScenario(ctx: ScenarioContext): Promise<void>
       xmlOf([
         { v: web, removeOnFail: false, reals: webReals },
         { v: db, removeOnFail: true, reals: dbReals },
+        { v: web6, removeOnFail: false, reals: web6Reals },
       ]),
     );
   writeXml();
 
+  const at = (v: HandoffVirtual, reals: readonly XmlReal[], w: readonly (number | null)[]): HandoffVirtual => ({
+    ...v,
+    reals: reals.flatMap((r, i) => (w[i] === null ? [] : [{ ...r, weight: w[i]! }])),
+  });
   /** The desired kernel table: virtuals with reals at the given weights; `null` = absent. */
-  const model = (webW: (number | null)[], dbW: (number | null)[]): HandoffVirtual[] => [
-    { ...web, reals: webReals.flatMap((r, i) => (webW[i] === null ? [] : [{ ...r, weight: webW[i]! }])) },
-    { ...db, reals: dbReals.flatMap((r, i) => (dbW[i] === null ? [] : [{ ...r, weight: dbW[i]! }])) },
+  const model = (webW: (number | null)[], dbW: (number | null)[], web6W: (number | null)[] = [3, 4]): HandoffVirtual[] => [
+    at(web, webReals, webW),
+    at(db, dbReals, dbW),
+    at(web6, web6Reals, web6W),
   ];
   /** Both views of the kernel must show `want`: netlink (polled until equal) and ipvsadm -Sn. */
   const expectKernel = async (want: HandoffVirtual[], what: string): Promise<void> => {
@@ -153,13 +166,13 @@ export async function runSurealivedScenario(ctx: ScenarioContext): Promise<void>
     assert.ok(sameRows(adm, admWant), `${what}: ipvsadm -Sn differs\n${rowDiff(admWant, adm)}`);
     // And the operator's view: `ipvsadm -Ln` rows "<PROT> <vip:port> -> <rip:port>" with forward and weight.
     const FWD = { dr: 'Route', masq: 'Masq', tun: 'Tunnel' } as const;
-    const listWant = want.flatMap((v) => v.reals.map((r) => `${v.proto.toUpperCase()} ${v.addr}:${v.port} -> ${r.addr}:${r.port} ${FWD[v.rt]} ${r.weight}`));
+    const listWant = want.flatMap((v) => v.reals.map((r) => `${v.proto.toUpperCase()} ${hostPort(v.addr, v.port)} -> ${hostPort(r.addr, r.port)} ${FWD[v.rt]} ${r.weight}`));
     const listHave = [...parseList(ipvsadm('-Ln'))].map(([k, cols]) => `${k} ${cols[0]} ${cols[1]}`);
     assert.deepEqual(listHave.sort(), listWant.sort(), `${what}: ipvsadm -Ln differs`);
   };
 
   const servers = new Map<string, RealServer>();
-  for (const r of [...webReals, ...dbReals]) {
+  for (const r of [...webReals, ...dbReals, ...web6Reals]) {
     const s = new RealServer(r.addr, r.port);
     await s.start();
     servers.set(r.name, s);
@@ -231,6 +244,35 @@ export async function runSurealivedScenario(ctx: ScenarioContext): Promise<void>
       // The rset overrides survive the reload (override state is carried over).
       await expectKernel(model([7, 20, 5], [1, 2]), 'scheduler/persistence edit');
       assert.ok(!sd.exited(), 'surealived exited on SIGHUP');
+    }));
+
+    await check('sd.ipv6', wrap(async () => {
+      const v1 = web6Reals[0]!;
+      // Diff files are read after each step: ipvssync deletes the older ones once a new full write rotates them.
+      const diffLines = new Set<string>();
+      const readDiffs = (): void => {
+        for (const f of readdirSync(S.diffDir)) for (const l of readFileSync(join(S.diffDir, f), 'utf8').split('\n')) diffLines.add(l);
+      };
+      await servers.get('v2')!.stop();
+      await expectKernel(model([7, 20, 5], [1, 2], [3, 0]), 'IPv6 real v2 down');
+      readDiffs();
+      await rset(web6, v1, 'rstate=DOWN', /^Set: rstate=DOWN, /);
+      await expectKernel(model([7, 20, 5], [1, 2], [null, 0]), 'IPv6 real v1 rset DOWN');
+      readDiffs();
+      await servers.get('v2')!.start();
+      await rset(web6, v1, 'rstate=ONLINE', /^Set: rstate=ONLINE, /);
+      await expectKernel(model([7, 20, 5], [1, 2], [3, 4]), 'IPv6 reals back');
+      readDiffs();
+      // All of it went through the form the original ipvssync skips: no plain line names an IPv6 address.
+      const full = readFileSync(S.full, 'utf8');
+      assert.match(full, /^v6virtual vname=web6 vproto=tcp vaddr=2001:db8:20::1 vport=80 /m);
+      assert.match(full, new RegExp(`^v6real rname=v1 raddr=::1 rport=${v1.port} `, 'm'));
+      const diffs = [...diffLines];
+      for (const cmd of ['addreal', 'chgreal', 'delreal']) {
+        assert.ok(diffs.some((l) => new RegExp(`^cmd=v6${cmd} vname=web6 .* rname=v[12] raddr=::1 `).test(l)), `no cmd=v6${cmd} line for web6`);
+      }
+      const plain = [...full.split('\n'), ...diffs].filter((l) => /^(virtual|real|cmd=(add|chg|del)real) /.test(l) && /addr=[^ ]*:/.test(l));
+      assert.deepEqual(plain, [], 'IPv6 entries in the form the original ipvssync half-reads');
     }));
   } finally {
     await sync?.stop('SIGTERM');

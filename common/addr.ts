@@ -1,4 +1,4 @@
-// IP address literals of the XML config: parse IPv4/IPv6 text into one canonical form and say which
+// IP address literals (XML config, session-sync tables and wire): parse IPv4/IPv6 text into one canonical form and say which
 // addresses cannot be a virtual or a real (multicast, broadcast, unspecified).
 
 import { isIP } from 'node:net';
@@ -61,4 +61,27 @@ export function unusableReason(ip: IpAddr): string | undefined {
 /** The "any" address of a family: the address of a fwmark virtual. */
 export function anyAddr(family: 4 | 6): string {
   return family === 4 ? '0.0.0.0' : '::';
+}
+
+/** The 4 or 16 bytes of a canonical address (network order). */
+export function addrBytes(ip: IpAddr): Buffer {
+  if (ip.family === 4) return Buffer.from(ip.addr.split('.').map(Number));
+  const [head, tail] = ip.addr.includes('::') ? ip.addr.split('::') : [ip.addr, undefined];
+  const hs = head ? head.split(':') : [];
+  const ts = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? hs : [...hs, ...Array<string>(8 - hs.length - ts.length).fill('0'), ...ts];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(Number.parseInt(g, 16), i * 2));
+  return out;
+}
+
+/** The canonical address of 4 or 16 network-order bytes. */
+export function addrFromBytes(b: Uint8Array): IpAddr {
+  if (b.length === 4) return { addr: `${b[0]}.${b[1]}.${b[2]}.${b[3]}`, family: 4 };
+  if (b.length !== 16) throw new RangeError(`an address is 4 or 16 bytes, not ${b.length}`);
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
+  const r = parseIp(groups.join(':'));
+  if (!r.ok) throw new RangeError(r.reason);
+  return r.ip;
 }

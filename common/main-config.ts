@@ -1,4 +1,4 @@
-// The main configuration file (surealived.cfg), shared by surealived and ipvssync.
+// The main configuration file (surealived.cfg), shared by surealived, ipvssync and ssyncd.
 // Syntax as SureAliveD: `key value` per line, first two whitespace-separated tokens, `#` in column 0
 // starts a comment, later duplicates win, unknown keys kept and ignored, booleans true iff the value
 // starts with T/t, integers parsed like C atoi (garbage -> 0).
@@ -118,16 +118,34 @@ export function levelOf(s: string): LogLevelName {
   return (LOG_LEVELS as readonly string[]).includes(s) ? (s as LogLevelName) : 'error';
 }
 
+/** One `key value` line of a config file in SureAliveD's syntax. */
+export interface KeyValueLine {
+  readonly key: string;
+  /** The second whitespace-separated token, as the original reads it. */
+  readonly value: string;
+  /** Everything after the key (for values that hold spaces, such as lists). */
+  readonly rest: string;
+  /** 1-based line number, for errors that say where. */
+  readonly line: number;
+}
+
+/** The `key value` lines of a config file: `#` in column 0 comments, lines without a value skipped. Pure. */
+export function readKeyValueLines(text: string): KeyValueLine[] {
+  const out: KeyValueLine[] = [];
+  text.split('\n').forEach((rawLine, i) => {
+    const line = rawLine.slice(0, 8191).trimEnd();
+    if (line.startsWith('#')) return;
+    const tokens = line.trim().split(/\s+/);
+    if (tokens.length < 2 || tokens[0] === '') return;
+    out.push({ key: tokens[0]!, value: tokens[1]!, rest: line.trim().slice(tokens[0]!.length).trim(), line: i + 1 });
+  });
+  return out;
+}
+
 /** Parse the text of a main config file. Pure. */
 export function parseMainConfig(text: string): MainConfig {
   const raw = new Map<string, string>();
-  for (const rawLine of text.split('\n')) {
-    const line = rawLine.slice(0, 8191).trimEnd();
-    if (line.startsWith('#')) continue;
-    const tokens = line.trim().split(/\s+/);
-    if (tokens.length < 2 || tokens[0] === '') continue;
-    raw.set(tokens[0]!, tokens[1]!);
-  }
+  for (const kv of readKeyValueLines(text)) raw.set(kv.key, kv.value);
   return fromRaw(raw);
 }
 

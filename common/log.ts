@@ -2,7 +2,7 @@
 // Lines go to a sink (stderr, a file, or memory in tests); levels 0..4 error, warn, info, debug, dbdet.
 
 import { appendFileSync } from 'node:fs';
-import { LOG_LEVELS, type LogLevelName } from './config/main-config.js';
+import { LOG_LEVELS, type LogLevelName } from './main-config.js';
 
 export interface Logger {
   readonly level: LogLevelName;
