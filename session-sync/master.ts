@@ -381,7 +381,8 @@ export class MasterNode {
     if (this.polling) return;
     this.polling = true;
     try {
-      for (const st of [...this.sources.values()]) {
+      // Cheapest first: a recent table or a small set must not wait behind the dump of a huge set.
+      for (const st of [...this.sources.values()].sort((a, b) => a.costMs - b.costMs)) {
         const started = this.now();
         if (st.due > started) continue;
         await this.pollSource(st);

@@ -70,7 +70,7 @@ export async function startDaemon(opts: SsyncdOptions, cfg: SsyncdConfig, daemon
     control = await ControlServer.listen({
       path: socketPath,
       handler: (cmd, ro) => (service ? service.handle(cmd, ro) : Promise.resolve({ text: 'starting', status: 1 })),
-      log: (level, msg) => log[level](`control: ${msg}`),
+      log: (level, msg) => log[level](msg), // the server's lines already say `control:`
     });
   } catch (e) {
     if (e instanceof ControlServerError && e.code === 'IN_USE') throw new StartError(`another ssyncd is running: ${e.message}`);
