@@ -1,7 +1,8 @@
 // Logging in SureAliveD's exact line format: `[YYYY-MM-DD HH:MM:SS.uuuuuu] <level%-6s>: <message>`.
 // Lines go to a sink (stderr, a file, or memory in tests); levels 0..4 error, warn, info, debug, dbdet.
+// Under systemd, when stderr is the journal, lines carry a syslog priority instead of our timestamp.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, fstatSync } from 'node:fs';
 import { LOG_LEVELS, type LogLevelName } from './main-config.js';
 
 export interface Logger {
@@ -37,6 +38,10 @@ export function logTimestamp(epochMicros: number): string {
   return `[${stampText}.${pad(us, 6)}]`;
 }
 
+export const stderrSink: LogSink = (line) => {
+  process.stderr.write(line);
+};
+
 let stampSecond = NaN;
 let stampText = '';
 
@@ -44,15 +49,48 @@ export function formatLogLine(epochMicros: number, level: LogLevelName, msg: str
   return `${logTimestamp(epochMicros)} ${level.padEnd(6)}: ${msg}\n`;
 }
 
+/** syslog priorities (sd-daemon(3) prefixes) of our levels, for the journal. */
+const JOURNAL_PRIORITY: Record<LogLevelName, number> = { error: 3, warn: 4, info: 6, debug: 7, dbdet: 7 };
+
+/** A line for the journal: it stamps lines itself, so `<priority>level : message` without a timestamp. */
+export function formatJournalLine(level: LogLevelName, msg: string): string {
+  return `<${JOURNAL_PRIORITY[level]}>${level.padEnd(6)}: ${msg}\n`;
+}
+
+/**
+ * True when stderr is connected to the journal: systemd sets JOURNAL_STREAM to `<device>:<inode>` of
+ * the stream it gave the service; a stderr redirected elsewhere (a child's pipe, a file) no longer matches.
+ */
+export function stderrGoesToJournal(
+  env: NodeJS.ProcessEnv = process.env,
+  statStderr: () => { dev: number | bigint; ino: number | bigint } = () => fstatSync(2, { bigint: true }),
+): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env['JOURNAL_STREAM'] ?? '');
+  if (!m) return false;
+  try {
+    const st = statStderr();
+    return BigInt(st.dev) === BigInt(m[1]!) && BigInt(st.ino) === BigInt(m[2]!);
+  } catch {
+    return false; // fd 2 closed: nothing to match
+  }
+}
+
 /** Microseconds since the epoch, with sub-millisecond resolution. */
 export function nowMicros(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000);
 }
 
-export function createLogger(level: LogLevelName, sink: LogSink, clock: () => number = nowMicros): Logger {
+/** `journal` (default: the sink is stderr and stderr is the journal) drops our timestamp for the journal's. */
+export function createLogger(
+  level: LogLevelName,
+  sink: LogSink,
+  clock: () => number = nowMicros,
+  journal: boolean = sink === stderrSink && stderrGoesToJournal(),
+): Logger {
   const rank = LOG_LEVELS.indexOf(level);
+  const line = (l: LogLevelName, msg: string): string => (journal ? formatJournalLine(l, msg) : formatLogLine(clock(), l, msg));
   const emit = (l: LogLevelName, msg: string): void => {
-    if (LOG_LEVELS.indexOf(l) <= rank) sink(formatLogLine(clock(), l, msg));
+    if (LOG_LEVELS.indexOf(l) <= rank) sink(line(l, msg));
   };
   return {
     level,
@@ -61,14 +99,11 @@ export function createLogger(level: LogLevelName, sink: LogSink, clock: () => nu
     info: (m) => emit('info', m),
     debug: (m) => emit('debug', m),
     dbdet: (m) => emit('dbdet', m),
-    always: (l, m) => sink(formatLogLine(clock(), l, m)),
+    always: (l, m) => sink(line(l, m)),
     enabled: (l) => LOG_LEVELS.indexOf(l) <= rank,
   };
 }
 
-export const stderrSink: LogSink = (line) => {
-  process.stderr.write(line);
-};
 
 /** Append to a file; opened per write so an external logrotate is followed (the original never reopens). */
 export function fileSink(path: string): LogSink {

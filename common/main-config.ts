@@ -52,6 +52,8 @@ export interface MainConfig {
   readonly ipvssyncLogging: LogLevelName;
   /** Every key as read, including unknown ones. */
   readonly raw: ReadonlyMap<string, string>;
+  /** The 1-based line each key of `raw` was read from (its last occurrence), for errors that say where. */
+  readonly lines: ReadonlyMap<string, number>;
 }
 
 export const LOG_LEVELS: readonly LogLevelName[] = ['error', 'warn', 'info', 'debug', 'dbdet'];
@@ -145,8 +147,12 @@ export function readKeyValueLines(text: string): KeyValueLine[] {
 /** Parse the text of a main config file. Pure. */
 export function parseMainConfig(text: string): MainConfig {
   const raw = new Map<string, string>();
-  for (const kv of readKeyValueLines(text)) raw.set(kv.key, kv.value);
-  return fromRaw(raw);
+  const lines = new Map<string, number>();
+  for (const kv of readKeyValueLines(text)) {
+    raw.set(kv.key, kv.value);
+    lines.set(kv.key, kv.line);
+  }
+  return fromRaw(raw, lines);
 }
 
 /** Read a main config file; a missing file gives the defaults (`missing` tells the caller). */
@@ -166,7 +172,7 @@ export function mainConfigWith(overrides: Readonly<Record<string, string>>): Mai
   return fromRaw(new Map(Object.entries(overrides)));
 }
 
-function fromRaw(raw: Map<string, string>): MainConfig {
+function fromRaw(raw: Map<string, string>, lines: Map<string, number> = new Map()): MainConfig {
   const s = (k: string): string => raw.get(k) ?? DEFAULTS[k]!;
   const n = (k: string): number => atoi(s(k));
   const b = (k: string): boolean => cfgBool(s(k));
@@ -211,5 +217,6 @@ function fromRaw(raw: Map<string, string>): MainConfig {
     ipvssyncLog: s('ipvssync_log'),
     ipvssyncLogging: levelOf(s('ipvssync_logging')),
     raw,
+    lines,
   };
 }

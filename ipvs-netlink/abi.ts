@@ -83,6 +83,31 @@ export const enum StatsAttr {
   OUTBPS = 10,
 }
 
+/** IPVS_DAEMON_ATTR_*: inside CmdAttr.DAEMON (kernel policy: ip_vs_daemon_policy). */
+export const enum DaemonAttr {
+  /** u32: IP_VS_STATE_MASTER or IP_VS_STATE_BACKUP. */
+  STATE = 1,
+  /** NUL-terminated, at most IP_VS_IFNAME_MAXLEN - 1 bytes before the NUL. */
+  MCAST_IFN = 2,
+  /** u32 (the kernel keeps an int; sync messages carry one byte). */
+  SYNC_ID = 3,
+  /** u16, host order. */
+  SYNC_MAXLEN = 4,
+  /** in_addr: 4 bytes, network order. */
+  MCAST_GROUP = 5,
+  /** in6_addr: 16 bytes. */
+  MCAST_GROUP6 = 6,
+  /** u16 in host order: the kernel applies htons(port + thread id) itself. */
+  MCAST_PORT = 7,
+  /** u8. */
+  MCAST_TTL = 8,
+}
+
+export const IP_VS_STATE_MASTER = 1;
+export const IP_VS_STATE_BACKUP = 2;
+/** Interface name buffer, NUL included (IFNAMSIZ). */
+export const IP_VS_IFNAME_MAXLEN = 16;
+
 /** IPVS_INFO_ATTR_*: top level of the SET_INFO reply to GET_INFO. */
 export const enum InfoAttr {
   VERSION = 1,

@@ -3,11 +3,15 @@
 import { constants } from 'node:os';
 import { Cmd, CmdAttr, IPVS_GENL_NAME, IPVS_GENL_VERSION } from './abi.js';
 import {
+  decodeDaemon,
   decodeDestination,
   decodeInfo,
   decodeService,
   decodeTimeouts,
+  describeDaemon,
   describeService,
+  encodeDaemon,
+  encodeDaemonState,
   encodeOp,
   encodeServiceSelector,
   opSubject,
@@ -23,6 +27,8 @@ import type {
   IpvsOp,
   Service,
   ServiceSelector,
+  SyncDaemon,
+  SyncDaemonState,
   Timeouts,
 } from './types.js';
 import { AttrWriter, WireError, parseGenl, type NetlinkMessage } from './wire.js';
@@ -199,6 +205,43 @@ export class IpvsClient {
   /** Removes every service (and so every destination). */
   flush(): Promise<void> {
     return this.run({ kind: 'flush' });
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Connection-sync daemons (kernel threads; they keep running after this socket closes)
+
+  /** The running sync daemons, master first (one dump; every field set on kernels 4.3+). */
+  async getDaemons(): Promise<SyncDaemon[]> {
+    const replies = await this.dumpAll('getDaemons', { cmd: Cmd.GET_DAEMON, attrs: EMPTY, subject: noSubject });
+    return this.decode('getDaemons', () => replies.map((m) => decodeDaemon(this.nested(m, CmdAttr.DAEMON))));
+  }
+
+  /**
+   * Starts a sync daemon; absent settings take the kernel's defaults. EEXIST when one of that state
+   * already runs (the kernel keeps its settings: stop it first), ENODEV for an unknown interface.
+   */
+  async startDaemon(daemon: SyncDaemon): Promise<void> {
+    const subject = (): string => describeDaemon(daemon);
+    let attrs: Buffer;
+    try {
+      attrs = encodeDaemon(daemon);
+    } catch (e) {
+      if (e instanceof WireError) throw new IpvsError('EINVAL', 'startDaemon', `startDaemon ${subject()}: ${e.message}`);
+      throw e;
+    }
+    await this.doit('startDaemon', { cmd: Cmd.NEW_DAEMON, attrs, subject });
+  }
+
+  /** Stops the sync daemon of `state`; ESRCH when none runs. */
+  async stopDaemon(state: SyncDaemonState): Promise<void> {
+    let attrs: Buffer;
+    try {
+      attrs = encodeDaemonState(state);
+    } catch (e) {
+      if (e instanceof WireError) throw new IpvsError('EINVAL', 'stopDaemon', `stopDaemon: ${e.message}`);
+      throw e;
+    }
+    await this.doit('stopDaemon', { cmd: Cmd.DEL_DAEMON, attrs, subject: () => `${state} sync daemon` });
   }
 
   /**

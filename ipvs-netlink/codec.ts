@@ -1,8 +1,9 @@
-// Pure codec between the IPVS nouns (Service, Destination, ops) and IPVS generic-netlink attributes.
-// Handles the ABI's quirks: ports and IPv4 netmasks in network order, FLAGS as {flags, mask}, HASHED bit.
+// Pure codec between the IPVS nouns (Service, Destination, ops, sync daemons) and IPVS generic-netlink
+// attributes. Handles the ABI's quirks: ports and IPv4 netmasks in network order (but a sync daemon's
+// port in host order), FLAGS as {flags, mask}, HASHED bit.
 import { isIPv6 } from 'node:net';
 import * as abi from './abi.js';
-import { Cmd, CmdAttr, DestAttr, InfoAttr, StatsAttr, SvcAttr } from './abi.js';
+import { Cmd, CmdAttr, DaemonAttr, DestAttr, InfoAttr, StatsAttr, SvcAttr } from './abi.js';
 import { IpvsError } from './errors.js';
 import type {
   Destination,
@@ -16,6 +17,8 @@ import type {
   ServiceFlags,
   ServiceSelector,
   Stats,
+  SyncDaemon,
+  SyncDaemonState,
   Timeouts,
   TunnelFlags,
   TunnelType,
@@ -412,6 +415,107 @@ export function decodeDestination(payload: Buffer, svcFamily: Family): Destinati
   const stats = a.get(DestAttr.STATS64) ?? a.get(DestAttr.STATS);
   if (stats) dest.stats = decodeStats(stats);
   return dest;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sync daemons
+
+const DAEMON_STATES: Readonly<Record<SyncDaemonState, number>> = { master: abi.IP_VS_STATE_MASTER, backup: abi.IP_VS_STATE_BACKUP };
+
+function daemonStateValue(state: SyncDaemonState): number {
+  const v = DAEMON_STATES[state];
+  if (v === undefined) throw new WireError(`sync daemon state must be master or backup, got ${JSON.stringify(state)}`);
+  return v;
+}
+
+/** "master sync daemon (mcast=eth1, syncid=1)": how errors name a daemon. */
+export function describeDaemon(d: Pick<SyncDaemon, 'state' | 'ifname' | 'syncId'>): string {
+  return `${d.state} sync daemon (mcast=${d.ifname}, syncid=${d.syncId})`;
+}
+
+function checkRange(v: number, min: number, max: number, what: string): number {
+  if (!Number.isInteger(v) || v < min || v > max) throw new WireError(`${what} must be an integer ${min}..${max}, got ${v}`);
+  return v;
+}
+
+/** A sync group's family and bytes; only multicast groups (the kernel answers anything else with a bare EINVAL). */
+function groupBytes(group: string): { family: Family; bytes: Buffer } {
+  const family: Family = group.includes(':') ? 6 : 4;
+  const bytes = addressBytes(group, family);
+  const multicast = family === 4 ? ((bytes[0] ?? 0) & 0xf0) === 0xe0 : bytes[0] === 0xff;
+  if (!multicast) throw new WireError(`sync group must be a multicast address (224.0.0.0/4 or ff00::/8), got ${JSON.stringify(group)}`);
+  return { family, bytes };
+}
+
+/** Nested DAEMON attribute for NEW_DAEMON: state, interface and sync id, then only the settings given. */
+export function writeDaemon(w: AttrWriter, d: SyncDaemon): void {
+  const state = daemonStateValue(d.state);
+  const ifLen = Buffer.byteLength(d.ifname);
+  // The policy allows IP_VS_IFNAME_MAXLEN - 1 bytes before the NUL.
+  if (ifLen === 0 || ifLen >= abi.IP_VS_IFNAME_MAXLEN || d.ifname.includes('\0')) {
+    throw new WireError(`sync interface name must be 1..15 bytes, got ${JSON.stringify(d.ifname)}`);
+  }
+  const group = d.group === undefined ? undefined : groupBytes(d.group);
+  const n = w.begin(CmdAttr.DAEMON);
+  w.u32(DaemonAttr.STATE, state);
+  w.str(DaemonAttr.MCAST_IFN, d.ifname);
+  w.u32(DaemonAttr.SYNC_ID, checkRange(d.syncId, 0, 255, 'sync id'));
+  if (d.maxlen !== undefined) w.u16(DaemonAttr.SYNC_MAXLEN, checkRange(d.maxlen, 1, 65535, 'sync maxlen'));
+  if (group) w.bytes(group.family === 4 ? DaemonAttr.MCAST_GROUP : DaemonAttr.MCAST_GROUP6, group.bytes);
+  if (d.port !== undefined) w.u16(DaemonAttr.MCAST_PORT, checkRange(d.port, 1, 65535, 'sync port'));
+  if (d.ttl !== undefined) w.u8(DaemonAttr.MCAST_TTL, checkRange(d.ttl, 1, 255, 'sync ttl'));
+  w.end(n);
+}
+
+/** The nested DAEMON attribute of `d` as bytes (NEW_DAEMON). */
+export function encodeDaemon(d: SyncDaemon): Buffer {
+  const w = new AttrWriter();
+  writeDaemon(w, d);
+  return w.take();
+}
+
+/** The nested DAEMON attribute naming only a state: all that DEL_DAEMON reads. */
+export function encodeDaemonState(state: SyncDaemonState): Buffer {
+  const w = new AttrWriter();
+  const v = daemonStateValue(state);
+  const n = w.begin(CmdAttr.DAEMON);
+  w.u32(DaemonAttr.STATE, v);
+  w.end(n);
+  return w.take();
+}
+
+function exactly(b: Buffer, n: number, what: string): Buffer {
+  if (b.length !== n) throw new WireError(`${what}: ${b.length} bytes, expected ${n}`);
+  return b;
+}
+
+/** Decodes a nested DAEMON attribute as GET_DAEMON dumps it. */
+export function decodeDaemon(payload: Buffer): SyncDaemon {
+  const a = parseAttrs(payload);
+  const get = (t: DaemonAttr, what: string): Buffer => {
+    const b = a.get(t);
+    if (!b) throw new WireError(`sync daemon without ${what} (attribute ${t})`);
+    return b;
+  };
+  const stateValue = readU32Host(get(DaemonAttr.STATE, 'STATE'));
+  const state = (Object.keys(DAEMON_STATES) as SyncDaemonState[]).find((k) => DAEMON_STATES[k] === stateValue);
+  if (!state) throw new WireError(`unknown sync daemon state ${stateValue}`);
+  const d: SyncDaemon = {
+    state,
+    ifname: readString(get(DaemonAttr.MCAST_IFN, 'MCAST_IFN')),
+    syncId: readU32Host(get(DaemonAttr.SYNC_ID, 'SYNC_ID')),
+  };
+  const maxlen = a.get(DaemonAttr.SYNC_MAXLEN);
+  if (maxlen) d.maxlen = readU16Host(maxlen);
+  const g6 = a.get(DaemonAttr.MCAST_GROUP6);
+  const g4 = a.get(DaemonAttr.MCAST_GROUP);
+  if (g6) d.group = formatAddress(exactly(g6, 16, 'MCAST_GROUP6'), 6);
+  else if (g4) d.group = formatAddress(exactly(g4, 4, 'MCAST_GROUP'), 4);
+  const port = a.get(DaemonAttr.MCAST_PORT);
+  if (port) d.port = readU16Host(port);
+  const ttl = a.get(DaemonAttr.MCAST_TTL);
+  if (ttl) d.ttl = readU8(ttl);
+  return d;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -6,9 +6,10 @@ import type { IpvsOpKind } from './types.js';
 export type IpvsErrorCode =
   | 'ENOIPVS' // the kernel has no IPVS generic-netlink family (module absent, or not built)
   | 'EPERM' // not CAP_NET_ADMIN (every IPVS op, reads too)
-  | 'EEXIST' // service / destination already exists
+  | 'EEXIST' // service / destination already exists; a sync daemon of that state already runs
   | 'ENOENT' // no such destination
-  | 'ESRCH' // no such service
+  | 'ESRCH' // no such service; stopDaemon: no daemon of that state is running
+  | 'ENODEV' // startDaemon: no such network interface
   | 'ENOSCHED' // scheduler or persistence engine not found (ENOENT on add/edit service)
   | 'EINVAL'
   | 'ERANGE' // weight < 0 (i.e. > 2^31-1 on the wire) or lower threshold > upper
@@ -20,7 +21,17 @@ export type IpvsErrorCode =
   | 'EPROTO' // a reply we cannot parse
   | 'EOTHER';
 
-export type IpvsOpName = IpvsOpKind | 'open' | 'getInfo' | 'listServices' | 'getService' | 'listDestinations' | 'getTimeouts';
+export type IpvsOpName =
+  | IpvsOpKind
+  | 'open'
+  | 'getInfo'
+  | 'listServices'
+  | 'getService'
+  | 'listDestinations'
+  | 'getTimeouts'
+  | 'startDaemon'
+  | 'stopDaemon'
+  | 'getDaemons';
 
 export class IpvsError extends Error {
   override readonly name = 'IpvsError';
@@ -56,6 +67,12 @@ function text(op: IpvsOpName, errno: number): string {
   if (op === 'addDestination' && errno === E.EEXIST) return 'Destination already exists';
   if (destOp && errno === E.ENOENT) return 'No such destination';
   if (destOp && errno === E.ERANGE) return 'Weight or threshold out of range (weight 0..2147483647, lower <= upper)';
+  if (op === 'startDaemon' && errno === E.EEXIST) return 'A sync daemon of this state is already running';
+  if (op === 'startDaemon' && errno === E.ENODEV) return 'No such network interface';
+  if (op === 'startDaemon' && errno === E.EINVAL) {
+    return 'Invalid argument (a group that is not multicast, or a service with destinations of the other address family)';
+  }
+  if (op === 'stopDaemon' && errno === E.ESRCH) return 'No daemon is running';
   if (errno === E.EINVAL) return 'Invalid argument';
   if (errno === E.ENOMEM) return 'Memory allocation problem';
   if (errno === E.EBUSY) return 'Device or resource busy';
@@ -74,6 +91,8 @@ function codeFor(op: IpvsOpName, errno: number): IpvsErrorCode {
       return 'ENOENT';
     case E.ESRCH:
       return 'ESRCH';
+    case E.ENODEV:
+      return 'ENODEV';
     case E.EINVAL:
       return 'EINVAL';
     case E.ERANGE:

@@ -2,7 +2,7 @@
 // Everything about attribute ids and byte order stays behind these exports.
 export { IpvsClient, type ApplyOptions, type ApplyResult, type IpvsClientOptions } from './client.js';
 export { IpvsError, type IpvsErrorCode, type IpvsOpName } from './errors.js';
-export { canonicalAddress, describeDestination, describeService, makeDestination, makeService } from './codec.js';
+export { canonicalAddress, describeDaemon, describeDestination, describeService, makeDestination, makeService } from './codec.js';
 export type {
   Destination,
   DestinationSelector,
@@ -16,6 +16,8 @@ export type {
   ServiceFlags,
   ServiceSelector,
   Stats,
+  SyncDaemon,
+  SyncDaemonState,
   Timeouts,
   TunnelFlags,
   TunnelType,

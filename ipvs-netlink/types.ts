@@ -111,6 +111,29 @@ export interface IpvsInfo {
   connTabSize: number;
 }
 
+/** Role of a kernel connection-sync daemon: a master sends the connection table, a backup receives it. */
+export type SyncDaemonState = 'master' | 'backup';
+
+/**
+ * A kernel connection-sync daemon (ipvsadm --start-daemon). When starting, absent fields are the
+ * kernel's defaults; what getDaemons() returns has every field (kernels 4.3 and later report them all).
+ */
+export interface SyncDaemon {
+  state: SyncDaemonState;
+  /** Multicast interface, 1..15 bytes. */
+  ifname: string;
+  /** 0..255: a backup drops messages of another sync id. */
+  syncId: number;
+  /** Largest sync message payload; default: 1500 (master) or the interface MTU (backup) less the IP + UDP headers. */
+  maxlen?: number;
+  /** IPv4 or IPv6 multicast group; default 224.0.0.81. */
+  group?: string;
+  /** UDP port (the n-th sync thread uses port + n); default 8848. */
+  port?: number;
+  /** Multicast TTL / hop limit, 1..255; default 1. */
+  ttl?: number;
+}
+
 /** One change to the kernel table; `apply()` sends many of them pipelined. */
 export type IpvsOp =
   | { kind: 'addService'; service: Service }

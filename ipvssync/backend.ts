@@ -1,7 +1,8 @@
-// The one contract between ipvssync and whatever holds the IPVS table: read it, apply ops to it.
-// Implemented by the in-memory backend (dry-run, tests) and the netlink adapter (the kernel).
+// The contracts between ipvssync and whatever holds the IPVS state: the table (read it, apply ops to
+// it) and the connection-sync daemons. Implemented by the in-memory backend (dry-run, tests) and the
+// netlink adapter (the kernel).
 
-import type { IpvsInfo, Op, OpResult, Table } from './types.js';
+import type { IpvsInfo, Op, OpResult, SyncDaemon, SyncDaemonState, Table, WantedSyncDaemon } from './types.js';
 
 export interface IpvsBackend {
   /** IPVS version and connection table size (first line of `ipvsadm -Ln`). */
@@ -14,4 +15,15 @@ export interface IpvsBackend {
    */
   apply(ops: readonly Op[]): Promise<OpResult[]>;
   close(): Promise<void>;
+}
+
+/**
+ * The kernel's connection-sync daemons. They are kernel threads: they keep running after ipvssync
+ * exits. Each method rejects with an Error whose message says why (`EEXIST: ...`).
+ */
+export interface SyncDaemonControl {
+  /** The running daemons, every setting filled in. */
+  readDaemons(): Promise<SyncDaemon[]>;
+  startDaemon(daemon: WantedSyncDaemon): Promise<void>;
+  stopDaemon(state: SyncDaemonState): Promise<void>;
 }

@@ -1,7 +1,21 @@
-// Text forms of ops (one line each: dry-run output and log messages) and of a whole table in
-// `ipvsadm -Ln` layout (`ipvssync --list`). Pure.
+// Text forms of ops (one line each: dry-run output and log messages), of a whole table in
+// `ipvsadm -Ln` layout and of the sync daemons as `ipvsadm -L --daemon` (`ipvssync --list`). Pure.
 
-import { formatServiceKey, fullNetmask, hostPort, type Destination, type Entry, type ForwardMethod, type IpvsInfo, type Op, type Service, type Table } from './types.js';
+import {
+  formatServiceKey,
+  fullNetmask,
+  hostPort,
+  type Destination,
+  type Entry,
+  type ForwardMethod,
+  type IpvsInfo,
+  type Op,
+  type Service,
+  type SyncDaemon,
+  type SyncDaemonOp,
+  type Table,
+  type WantedSyncDaemon,
+} from './types.js';
 
 function maskText(s: Service): string {
   if (s.netmask === fullNetmask(s.key.family)) return '';
@@ -102,4 +116,31 @@ export function formatList(info: IpvsInfo, table: Table): string {
     }
   }
   return out.join('\n') + '\n';
+}
+
+/**
+ * `master sync daemon (mcast=eth1, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)`, as
+ * ipvsadm 1.31 prints it (it leaves out a maxlen, port or ttl of 0; a wanted daemon may have no maxlen).
+ */
+export function formatSyncDaemon(d: SyncDaemon | WantedSyncDaemon): string {
+  let s = `${d.state} sync daemon (mcast=${d.ifname}, syncid=${d.syncId}`;
+  if (d.maxlen) s += `, maxlen=${d.maxlen}`;
+  s += `, group=${d.group}`;
+  if (d.port) s += `, port=${d.port}`;
+  if (d.ttl) s += `, ttl=${d.ttl}`;
+  return `${s})`;
+}
+
+/** The running daemons as `ipvsadm -L --daemon` lists them: master first, one line each ('' for none). */
+export function formatSyncDaemons(daemons: readonly SyncDaemon[]): string {
+  const order = (d: SyncDaemon): number => (d.state === 'master' ? 0 : 1);
+  return [...daemons]
+    .sort((a, b) => order(a) - order(b))
+    .map((d) => `${formatSyncDaemon(d)}\n`)
+    .join('');
+}
+
+/** `start master sync daemon (...)`, `stop backup sync daemon (...)`. */
+export function formatSyncDaemonOp(op: SyncDaemonOp): string {
+  return `${op.kind === 'start-daemon' ? 'start' : 'stop'} ${formatSyncDaemon(op.daemon)}`;
 }

@@ -5,13 +5,15 @@ import { spawn } from 'node:child_process';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { loadMainConfig, type MainConfig } from '../common/main-config.js';
 import { createLogger, fileSink, stderrSink, type Logger, type LogSink } from '../common/log.js';
-import type { IpvsBackend } from './backend.js';
-import { formatList } from './format.js';
+import type { IpvsBackend, SyncDaemonControl } from './backend.js';
+import { formatList, formatSyncDaemon, formatSyncDaemons } from './format.js';
 import { parseRules } from './kernel-table-file.js';
 import { FlockLock } from './lock.js';
 import { MemoryBackend } from './memory-backend.js';
 import { openNetlinkBackend } from './netlink-backend.js';
 import { banner, levelFromVerbosity, parseArgs, usage, type CliOptions } from './options.js';
+import { parseSyncDaemonConfig, type SyncDaemonConfig } from './sync-daemon-config.js';
+import { wantedSyncDaemons } from './sync-daemon-plan.js';
 import { loadFullFile, Syncer, type SyncPaths } from './syncer.js';
 
 export interface Io {
@@ -40,7 +42,9 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function openBackend(opts: CliOptions, io: Io): Promise<IpvsBackend | string> {
+type Backend = IpvsBackend & SyncDaemonControl;
+
+async function openBackend(opts: CliOptions, io: Io): Promise<Backend | string> {
   if (!opts.dryRun) {
     try {
       return await openNetlinkBackend();
@@ -60,7 +64,17 @@ async function openBackend(opts: CliOptions, io: Io): Promise<IpvsBackend | stri
     if (!p.ok) return p.errors.join('\n');
     initial = p.table;
   }
-  return new MemoryBackend({ initial, onOp: (line) => io.out(`${line}\n`) });
+  return new MemoryBackend({ initial, onOp: (line) => io.out(`${line}\n`), onDaemon: (line) => io.out(`${line}\n`) });
+}
+
+/** The table as `ipvsadm -Ln`, then the sync daemons as `ipvsadm -L --daemon`; the error text when a read fails. */
+async function listing(b: Backend): Promise<{ text: string; error?: string }> {
+  const text = formatList(await b.info(), await b.readTable());
+  try {
+    return { text: text + formatSyncDaemons(await b.readDaemons()) };
+  } catch (e) {
+    return { text, error: `cannot read the IPVS sync daemons: ${(e as Error).message}` };
+  }
 }
 
 /** Run ipvssync; resolves with the exit code. */
@@ -94,8 +108,14 @@ export async function runIpvssync(argv: readonly string[], io: Io): Promise<numb
     return 1;
   }
   const paths: SyncPaths = { fullSyncFile: cfg.fullSyncFile, fullReloadFile: cfg.fullReloadFile, diffSyncDir: cfg.diffSyncDir };
+  const daemonParse = parseSyncDaemonConfig(cfg.raw, cfg.lines, opts.config);
 
   if (opts.testConfig) {
+    if (!daemonParse.ok) {
+      for (const e of daemonParse.errors) io.err(`${e}\n`);
+      io.out(`ipvssync main config [${opts.config}] ERROR\n`);
+      return 1;
+    }
     if (!(await exists(paths.fullSyncFile))) {
       io.err(`ipvssync config file [${paths.fullSyncFile}] NOT FOUND!\n`);
       return 1;
@@ -119,8 +139,13 @@ export async function runIpvssync(argv: readonly string[], io: Io): Promise<numb
       io.err(`${b}\n`);
       return 1;
     }
-    io.out(formatList(await b.info(), await b.readTable()));
+    const l = await listing(b);
+    io.out(l.text);
     await b.close();
+    if (l.error !== undefined) {
+      io.err(`${l.error}\n`);
+      return 1;
+    }
     return 0;
   }
 
@@ -132,6 +157,11 @@ export async function runIpvssync(argv: readonly string[], io: Io): Promise<numb
     if (!daemonChild && !toStderr) io.err(`${msg}\n`);
     return 1;
   };
+  if (!daemonParse.ok) {
+    for (const e of daemonParse.errors) fail(e);
+    return fail(`ipvssync main config [${opts.config}] ERROR`);
+  }
+  const daemonConfig: SyncDaemonConfig = daemonParse.config;
   if (!(await exists(paths.fullSyncFile))) return fail(`ipvssync config file [${paths.fullSyncFile}] NOT FOUND!`);
   if (!(await exists(cfg.lockSyncFile))) return fail(`ipvssync lock file [${cfg.lockSyncFile}] NOT FOUND!`);
   try {
@@ -168,7 +198,17 @@ export async function runIpvssync(argv: readonly string[], io: Io): Promise<numb
   } catch (e) {
     return fail(`ipvssync lock file [${cfg.lockSyncFile}] cannot be opened: ${(e as Error).message}`);
   }
-  const syncer = new Syncer({ paths, backend, lock, log, deleteUnmanaged: opts.deleteUnmanaged, keepDiffs: opts.keepDiffs });
+  if (daemonConfig.mode === 'none') log.info('IPVS sync daemons: left alone (ipvs_sync_daemon none)');
+  else log.info(`IPVS sync daemons wanted: ${wantedSyncDaemons(daemonConfig).map(formatSyncDaemon).join(', ')}`);
+  const syncer = new Syncer({
+    paths,
+    backend,
+    lock,
+    log,
+    deleteUnmanaged: opts.deleteUnmanaged,
+    keepDiffs: opts.keepDiffs,
+    syncDaemons: { config: daemonConfig, control: backend },
+  });
   const started = await syncer.start();
   if (!started.ok) {
     lock.close();
@@ -198,9 +238,18 @@ export async function runIpvssync(argv: readonly string[], io: Io): Promise<numb
       process.off('SIGHUP', onHup);
     }
   }
-  if (opts.list) io.out(formatList(info, await backend.readTable()));
+  let code = 0;
+  if (opts.list) {
+    const l = await listing(backend);
+    io.out(l.text);
+    if (l.error !== undefined) {
+      io.err(`${l.error}\n`);
+      code = 1;
+    }
+  }
+  // The sync daemons are left running: they are kernel threads and keep the peer in sync meanwhile.
   await syncer.close();
   lock.close();
   await backend.close();
-  return 0;
+  return code;
 }

@@ -1,5 +1,5 @@
-// ADAPTER: IpvsBackend on the kernel through ipvs-netlink's IpvsClient (spec 8.7/8.8 mapping).
-// The mapping functions are pure and unit-tested; the kernel path is exercised by the qemu lab only.
+// ADAPTER: IpvsBackend and SyncDaemonControl on the kernel through ipvs-netlink's IpvsClient (spec 8.7/8.8
+// mapping). The mapping functions are pure and unit-tested; the kernel path is exercised by the qemu lab only.
 
 import { execFile } from 'node:child_process';
 import type {
@@ -8,10 +8,25 @@ import type {
   IpvsOp,
   Service as NlService,
   ServiceSelector,
+  SyncDaemon as NlSyncDaemon,
 } from '../ipvs-netlink/index.js';
 import { parseAddr } from './address.js';
-import type { IpvsBackend } from './backend.js';
-import type { Destination, Entry, Family, IpvsInfo, Op, OpResult, Service, ServiceKey, Table } from './types.js';
+import type { IpvsBackend, SyncDaemonControl } from './backend.js';
+import { SYNC_DAEMON_DEFAULTS } from './sync-daemon-config.js';
+import type {
+  Destination,
+  Entry,
+  Family,
+  IpvsInfo,
+  Op,
+  OpResult,
+  Service,
+  ServiceKey,
+  SyncDaemon,
+  SyncDaemonState,
+  Table,
+  WantedSyncDaemon,
+} from './types.js';
 
 const nlFamily = (f: Family): 4 | 6 => (f === 'inet' ? 4 : 6);
 const ourFamily = (f: 4 | 6): Family => (f === 4 ? 'inet' : 'inet6');
@@ -124,7 +139,28 @@ export function toNlOp(op: Op, selector: (k: ServiceKey) => ServiceSelector = to
   }
 }
 
-export class NetlinkBackend implements IpvsBackend {
+/** A daemon as the kernel reports it; settings a pre-4.3 kernel does not report were its fixed defaults. */
+export function fromNlSyncDaemon(d: NlSyncDaemon): SyncDaemon {
+  return {
+    state: d.state,
+    ifname: d.ifname,
+    syncId: d.syncId,
+    maxlen: d.maxlen ?? 0,
+    group: d.group === undefined ? SYNC_DAEMON_DEFAULTS.group : canonical(d.group),
+    port: d.port ?? SYNC_DAEMON_DEFAULTS.port,
+    ttl: d.ttl ?? SYNC_DAEMON_DEFAULTS.ttl,
+  };
+}
+
+export function toNlSyncDaemon(d: WantedSyncDaemon): NlSyncDaemon {
+  const { maxlen, ...rest } = d;
+  return maxlen === undefined ? rest : { ...rest, maxlen };
+}
+
+/** An IpvsError as ipvssync reports errors: `CODE: message`. */
+const asError = (e: unknown): Error => new Error(e instanceof Error && 'code' in e ? `${String(e.code)}: ${e.message}` : String(e));
+
+export class NetlinkBackend implements IpvsBackend, SyncDaemonControl {
   constructor(private readonly client: IpvsClient) {}
 
   info(): Promise<IpvsInfo> {
@@ -163,6 +199,30 @@ export class NetlinkBackend implements IpvsBackend {
     return out;
   }
 
+  async readDaemons(): Promise<SyncDaemon[]> {
+    try {
+      return (await this.client.getDaemons()).map(fromNlSyncDaemon);
+    } catch (e) {
+      throw asError(e);
+    }
+  }
+
+  async startDaemon(daemon: WantedSyncDaemon): Promise<void> {
+    try {
+      await this.client.startDaemon(toNlSyncDaemon(daemon));
+    } catch (e) {
+      throw asError(e);
+    }
+  }
+
+  async stopDaemon(state: SyncDaemonState): Promise<void> {
+    try {
+      await this.client.stopDaemon(state);
+    } catch (e) {
+      throw asError(e);
+    }
+  }
+
   async close(): Promise<void> {
     this.client.close();
   }
@@ -180,7 +240,7 @@ function modprobeIpvs(): Promise<void> {
  * Open the kernel backend. As the original: when the kernel has no IPVS family, run
  * `/sbin/modprobe -- ip_vs` once and retry. ipvs-netlink is loaded lazily so --dry-run never needs it.
  */
-export async function openNetlinkBackend(): Promise<IpvsBackend> {
+export async function openNetlinkBackend(): Promise<IpvsBackend & SyncDaemonControl> {
   let mod: typeof import('../ipvs-netlink/index.js');
   try {
     mod = await import('../ipvs-netlink/index.js');

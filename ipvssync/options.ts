@@ -141,7 +141,7 @@ export function usage(): string {
     '\t--del-umanaged\t-u\t\tDelete unmanaged virtuals from IPVS table\n' +
     '\t--keep-diffs\t-k\t\tDon\'t remove processed diff files\n' +
     '\t--version\t-V\t\tShow Version information\n' +
-    '\t--list\t\t\t\tPrint the IPVS table like ipvsadm -Ln and exit\n' +
+    '\t--list\t\t\t\tPrint the IPVS table like ipvsadm -Ln, then the sync daemons like ipvsadm -L --daemon, and exit\n' +
     '\t--dry-run\t\t\tNever touch the kernel: keep the table in memory, print each op\n' +
     '\t--kernel-table <file>\t\tWith --dry-run: starting table, in ipvsadm -Sn form\n' +
     '\t--once\t\t\t\tStart-up sync only, then exit (with --list: print the table after it)\n'

@@ -1,18 +1,21 @@
 // The ipvssync loop (spec 8.5/8.6, with the fixes of 11.12): start-up sync, then every 100 ms under
 // the lock: reload on flag/SIGHUP, tail diffs into the desired table and the kernel, retry failed ops, clean old diffs.
+// At start-up and at each full reload the kernel's sync daemons are brought to the wanted ones too.
 
 import { constants, existsSync, watch, type FSWatcher } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Logger } from '../common/log.js';
-import type { IpvsBackend } from './backend.js';
+import type { IpvsBackend, SyncDaemonControl } from './backend.js';
 import { cleanupDiffs } from './cleanup.js';
 import { DiffTailer, type TailBatch } from './diff-tail.js';
-import { formatOp } from './format.js';
+import { formatOp, formatSyncDaemonOp } from './format.js';
 import { applyDiffLines, EMPTY_CONFIG, parseFullFile, tableOf, toTable, type HandoffConfig } from './handoff.js';
 import type { SyncLock } from './lock.js';
 import { reconcile } from './reconcile.js';
-import type { Op } from './types.js';
+import type { SyncDaemonConfig } from './sync-daemon-config.js';
+import { planSyncDaemons } from './sync-daemon-plan.js';
+import type { Op, SyncDaemonState } from './types.js';
 
 /** Pause between a change seen in diff_sync_dir and the pass that reads it. */
 const WAKE_DELAY_MS = 5;
@@ -41,6 +44,8 @@ export interface SyncerOptions {
    * scheduler) must not make every 100 ms pass re-read a 100k-destination table and log again.
    */
   readonly maxRetryDelayMs?: number;
+  /** The sync daemons to keep running (main config ipvs_sync_*); absent or `none`: never touched. */
+  readonly syncDaemons?: { readonly config: SyncDaemonConfig; readonly control: SyncDaemonControl };
 }
 
 export type LoadResult = { readonly ok: true; readonly config: HandoffConfig } | { readonly ok: false; readonly errors: readonly string[] };
@@ -89,6 +94,10 @@ export class Syncer {
   /** Full syncs in a row that ended dirty, and when the next retry is due. */
   private failedSyncs = 0;
   private retryAt = 0;
+  /** A sync-daemon pass is due (start-up, full reload, or retry after a failure), not before daemonRetryAt. */
+  private daemonsDue = true;
+  private failedDaemonPasses = 0;
+  private daemonRetryAt = 0;
   private readonly now: () => number;
   private readonly cleanupIntervalMs: number;
   private readonly maxRetryDelayMs: number;
@@ -124,15 +133,18 @@ export class Syncer {
    */
   async start(): Promise<LoadResult> {
     await this.o.lock.acquire();
+    let r: LoadResult;
     try {
-      const r = await this.loadAndReplay();
+      r = await this.loadAndReplay();
       if (!r.ok) return r;
       await this.fullSync();
       await this.consumeReloadFlag();
-      return r;
     } finally {
       this.o.lock.release();
     }
+    // Outside the lock: the daemons have nothing to do with the hand-off files.
+    await this.syncDaemonsPass();
+    return r;
   }
 
   /** One loop iteration under the lock. Never throws: a failure is logged and the next pass re-reconciles. */
@@ -161,6 +173,7 @@ export class Syncer {
     } finally {
       this.o.lock.release();
     }
+    if (this.daemonsDue && this.now() >= this.daemonRetryAt) await this.syncDaemonsPass();
   }
 
   /**
@@ -280,7 +293,51 @@ export class Syncer {
       this.o.log.error(`ipvssync config error [${this.o.paths.fullSyncFile}], config couln't be reloaded (keeping the previous one)`);
       return false;
     }
+    this.daemonsDue = true;
+    this.failedDaemonPasses = 0;
+    this.daemonRetryAt = 0;
     return true;
+  }
+
+  /**
+   * Reads the kernel's sync daemons and starts, restarts or stops them as planned. Never throws:
+   * a failure is logged and the pass is retried (after 0, 0.2, 0.4 ... s, at most maxRetryDelayMs).
+   * Daemons are never stopped at exit: they keep syncing while ipvssync restarts.
+   */
+  private async syncDaemonsPass(): Promise<void> {
+    const sd = this.o.syncDaemons;
+    this.daemonsDue = false;
+    if (!sd || sd.config.mode === 'none') return;
+    let failed = false;
+    try {
+      const ops = planSyncDaemons(sd.config, await sd.control.readDaemons());
+      if (ops.length === 0) this.o.log.info(`IPVS sync daemons as wanted (ipvs_sync_daemon ${sd.config.mode})`);
+      const stopFailed = new Set<SyncDaemonState>();
+      for (const op of ops) {
+        // A daemon that could not be stopped still runs: starting its replacement would only fail with EEXIST.
+        if (op.kind === 'start-daemon' && stopFailed.has(op.daemon.state)) continue;
+        try {
+          if (op.kind === 'stop-daemon') await sd.control.stopDaemon(op.daemon.state);
+          else await sd.control.startDaemon(op.daemon);
+          this.o.log.info(`IPVS ${formatSyncDaemonOp(op)}: ${op.why}`);
+        } catch (e) {
+          this.o.log.error(`IPVS ${formatSyncDaemonOp(op)} failed: ${(e as Error).message} (will retry)`);
+          if (op.kind === 'stop-daemon') stopFailed.add(op.daemon.state);
+          failed = true;
+        }
+      }
+    } catch (e) {
+      this.o.log.error(`cannot read the IPVS sync daemons: ${(e as Error).message} (will retry)`);
+      failed = true;
+    }
+    if (!failed) {
+      this.failedDaemonPasses = 0;
+      return;
+    }
+    this.failedDaemonPasses++;
+    this.daemonsDue = true;
+    const delay = this.failedDaemonPasses <= 1 ? 0 : Math.min(this.maxRetryDelayMs, 100 * 2 ** (this.failedDaemonPasses - 1));
+    this.daemonRetryAt = this.now() + delay;
   }
 
   private report(batch: TailBatch): void {

@@ -62,6 +62,29 @@ export interface IpvsInfo {
   readonly connTabSize: number;
 }
 
+/** Role of a kernel connection-sync daemon: a master multicasts connection state, a backup receives it. */
+export type SyncDaemonState = 'master' | 'backup';
+
+/** A kernel connection-sync daemon as it runs: every setting as the kernel reports it. */
+export interface SyncDaemon {
+  readonly state: SyncDaemonState;
+  readonly ifname: string;
+  readonly syncId: number;
+  readonly maxlen: number;
+  /** Canonical address text, IPv4 or IPv6. */
+  readonly group: string;
+  readonly port: number;
+  readonly ttl: number;
+}
+
+/** A daemon ipvssync wants running; `maxlen` undefined leaves the message size to the kernel. */
+export type WantedSyncDaemon = Omit<SyncDaemon, 'maxlen'> & { readonly maxlen: number | undefined };
+
+/** A change to the kernel's sync daemons; `why` goes into the log line. A restart is a stop then a start. */
+export type SyncDaemonOp =
+  | { readonly kind: 'start-daemon'; readonly daemon: WantedSyncDaemon; readonly why: string }
+  | { readonly kind: 'stop-daemon'; readonly daemon: SyncDaemon; readonly why: string };
+
 /** Stable identity string of a service, for maps and comparisons. */
 export function serviceId(k: ServiceKey): string {
   return k.kind === 'fwmark' ? `fwmark|${k.family}|${k.fwmark}` : `${k.protocol}|${k.addr}|${k.port}`;

@@ -41,7 +41,7 @@ export DEBIAN_FRONTEND=noninteractive
 APT_OPTS="-o DPkg::Lock::Timeout=300"
 
 need_pkgs=""
-for p in qemu-system-x86 busybox-static cpio kmod ipvsadm; do
+for p in qemu-system-x86 busybox-static cpio kmod ipvsadm keepalived iptables nftables; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need_pkgs="$need_pkgs $p"
 done
 

@@ -4,7 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NftRef } from './control/commands.js';
-import type { NftEntry, RecentEntry, TableRef } from './model.js';
+import type { Change, NftEntry, RecentEntry, TableRef } from './model.js';
 import { NftPoller } from './nft/poller.js';
 import { readSetInfo } from './nft/sets.js';
 import { NftSocket } from './nft/socket.js';
@@ -98,7 +98,7 @@ export function kernelNftBackend(opts: KernelNftOptions = {}): NftBackend {
       pollers.add(poller);
       return {
         id: `nft/${ref.family}/${ref.table}/${ref.set}`,
-        poll: (now: number) => poller.poll(now),
+        poll: (now: number, early?: (changes: Change[]) => void) => poller.poll(now, early),
         owns: (t: TableRef) => t.kind === 'nft' && t.family === ref.family && t.table === ref.table && t.set === ref.set,
         reset: () => poller.reset(),
         close: () => {

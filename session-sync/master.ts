@@ -325,8 +325,16 @@ export class MasterNode {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     let changes: Change[];
+    let sent = 0;
+    // Parts of a big table reach the backups as they are read (a stopped source's parts are dropped).
+    const early = (part: Change[]): void => {
+      if (this.sources.get(st.src.id) !== st) return;
+      const real = part.filter((c) => this.store.apply(c));
+      this.broadcast(real);
+      sent += real.length;
+    };
     try {
-      changes = await st.src.poll(this.now());
+      changes = await st.src.poll(this.now(), early);
       if (st.errors > 0) this.opts.log.info(`polling ${st.src.id} works again after ${st.errors} failed polls`);
       st.errors = 0;
       st.lastError = '';
@@ -336,7 +344,7 @@ export class MasterNode {
       if (why !== st.lastError || st.errors % 60 === 0) this.opts.log.error(`polling ${st.src.id}: ${why}`);
       st.lastError = why;
       st.errors += 1;
-      return 0;
+      return sent;
     } finally {
       const cpu = process.cpuUsage(cpu0);
       st.costMs = (cpu.user + cpu.system) / 1000;
@@ -344,10 +352,10 @@ export class MasterNode {
       this.lastPollAt = this.now();
       this.polls += 1;
     }
-    if (!this.sources.has(st.src.id)) return 0; // stopped while polling
+    if (this.sources.get(st.src.id) !== st) return sent; // stopped while polling
     const real = changes.filter((c) => this.store.apply(c));
     if (real.length) this.broadcast(real);
-    return real.length;
+    return sent + real.length;
   }
 
   /**

@@ -83,6 +83,11 @@ export interface ServiceOptions {
   readonly overrides?: OverridesBackend | undefined;
   /** Backup: apply overrides as they arrive instead of only on `write overrides`. */
   readonly overridesContinuous?: boolean;
+  /**
+   * Backup: merge replicated xt_recent and nftables entries into this node's kernel tables as they
+   * arrive (a warm standby: a takeover finds them in place, no `write` racing the first packets).
+   */
+  readonly tablesContinuous?: boolean;
   readonly log: Logger;
   readonly now?: () => number;
   /** What to replicate from the start (config), as if `start` commands had been given. */
@@ -196,6 +201,10 @@ export class SyncService {
   }
 
   private async leave(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.dirty.clear();
+    await this.applyChain;
     const m = this.master;
     const b = this.backup;
     this.master = undefined;
@@ -246,6 +255,7 @@ export class SyncService {
   /** A warm standby applies overrides as they arrive (continuous mode), in arrival order. */
   private applyChain: Promise<unknown> = Promise.resolve();
   private applyAtOnce(changes: readonly Change[]): void {
+    if (this.opts.tablesContinuous) this.markDirty(changes);
     const o = this.opts;
     if (!o.overridesContinuous || !o.overrides || !this.wantOverrides) return;
     const mine = changes.filter((c) => c.table.kind === 'overrides');
@@ -259,6 +269,52 @@ export class SyncService {
         o.log.error(`applying overrides: ${(e as Error).message}`);
       }
     });
+  }
+
+  /** Kernel tables (recent, nft) with upserts not yet merged into this node's kernel, by table id. */
+  private readonly dirty = new Map<string, TableRef>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** The last failure per table, so a lasting one is logged once, not at every change. */
+  private readonly writeFailures = new Map<string, string>();
+
+  private markDirty(changes: readonly Change[]): void {
+    for (const c of changes) {
+      if (c.op !== 'upsert' || (c.table.kind !== 'recent' && c.table.kind !== 'nft')) continue;
+      this.dirty.set(tableId(c.table), c.table);
+    }
+    // Changes arrive per frame: gather what lands within 50 ms into one write per table.
+    if (this.dirty.size && !this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        this.applyChain = this.applyChain.then(() => this.flushDirty());
+      }, 50);
+    }
+  }
+
+  /** Merges the dirty tables' copies into the kernel (the same merge as `write recent` / `write nft`). */
+  private async flushDirty(): Promise<void> {
+    const b = this.backup;
+    const tables = [...this.dirty.values()];
+    this.dirty.clear();
+    if (!b) return;
+    const now = this.now();
+    for (const t of tables) {
+      const id = tableId(t);
+      let why = '';
+      try {
+        const r =
+          t.kind === 'recent'
+            ? await this.opts.recent.write(t.name, b.store.entries(t) as RecentEntry[], now)
+            : await this.opts.nft.write(t as NftRef, b.store.entries(t) as NftEntry[], now);
+        why = r.failed.map((f) => `${f.what}: ${f.why}`).join('; ');
+        if (r.written) this.opts.log.debug(`applied ${tableLabel(t)}: ${r.written} written, ${r.skipped} already there`);
+      } catch (e) {
+        why = (e as Error).message;
+      }
+      if (why && this.writeFailures.get(id) !== why) this.opts.log.error(`applying ${tableLabel(t)} to this node's kernel: ${why}`);
+      if (why) this.writeFailures.set(id, why);
+      else if (this.writeFailures.delete(id)) this.opts.log.info(`applying ${tableLabel(t)} to this node's kernel works again`);
+    }
   }
 
   private async addNftSource(ref: NftRef): Promise<string | undefined> {
@@ -363,6 +419,7 @@ export class SyncService {
         return R.clearRecentTableReply('cleared');
       }
       case 'write-recent': {
+        await this.applyChain; // never two merges of one table at once
         let ok = true;
         for (const t of this.store.tables('recent')) {
           const entries = this.store.entries(t) as RecentEntry[];
@@ -373,12 +430,14 @@ export class SyncService {
         return R.writeRecentReply(ok);
       }
       case 'write-recent-table': {
+        await this.applyChain; // never two merges of one table at once
         const ref: TableRef = { kind: 'recent', name: cmd.table };
         if (!this.store.has(ref) || !this.opts.recent.exists(cmd.table)) return R.writeRecentTableReply('missing');
         const ok = await this.writeRecentTable(ref, this.store.entries(ref) as RecentEntry[], now);
         return R.writeRecentTableReply(ok ? 'written' : 'failed');
       }
       case 'write-nft': {
+        await this.applyChain; // never two merges of one table at once
         const problems: string[] = [];
         for (const t of this.store.tables('nft')) {
           try {
@@ -499,6 +558,9 @@ export class SyncService {
 
   private async switchTo(role: Role): Promise<R.Reply> {
     const old = this.role;
+    const same = old.mode === role.mode && old.port === role.port && (old.mode === 'master' || (role.mode === 'backup' && old.host === role.host));
+    // Already there (a notify script repeating itself): keep the links and the copy as they are.
+    if (same) return role.mode === 'master' ? R.switchReply({ ok: true, mode: 'master', port: role.port }) : R.switchReply({ ok: true, mode: 'backup', address: role.host, port: role.port });
     try {
       await this.leave();
       await this.enter(role);

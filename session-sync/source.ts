@@ -7,8 +7,12 @@ import type { Change, Entry, TableRef } from './model.js';
 export interface Source {
   /** Stable id: `recent`, or `nft/<family>/<table>/<set>`. */
   readonly id: string;
-  /** Reads the tables now; the first poll reports every entry, later ones what changed. */
-  poll(now: number): Promise<Change[]>;
+  /**
+   * Reads the tables now; the first poll reports every entry, later ones what changed. A source whose
+   * read comes in parts (an nftables dump) may hand changes to `early` as each part is read, so a big
+   * table's first parts need not wait for its last; the promise then holds only the rest.
+   */
+  poll(now: number, early?: (changes: Change[]) => void): Promise<Change[]>;
   /** Whether a table belongs to this source (its tables are dropped when the source stops). */
   owns(table: TableRef): boolean;
   /** Forget what was reported: the next poll reports every entry again. */

@@ -37,6 +37,8 @@ export interface SsyncdConfig {
   readonly poundSocketDir: string;
   readonly syncOverrides: boolean;
   readonly overridesApply: 'on-write' | 'continuous';
+  /** Backup: merge xt_recent and nftables entries into the kernel as they arrive, or only at `write`. */
+  readonly tablesApply: 'on-write' | 'continuous';
   readonly surealivedOverrideDump: string;
   readonly surealivedControl: { readonly host: string; readonly port: number };
   readonly recentProcDir: string;
@@ -70,6 +72,7 @@ export const DEFAULTS: SsyncdConfig = {
   poundSocketDir: '/tmp',
   syncOverrides: false,
   overridesApply: 'on-write',
+  tablesApply: 'on-write',
   surealivedOverrideDump: '/var/lib/surealived/override.dump',
   surealivedControl: { host: '127.0.0.1', port: 1337 },
   recentProcDir: '/proc/net/xt_recent',
@@ -220,7 +223,11 @@ export function parseConfig(text: string, file: string): ConfigResult {
       }
       case 'overrides_apply':
         if (kv.value === 'on-write' || kv.value === 'continuous') c.overridesApply = kv.value;
-        else bad('is on-write or continuous');
+        else bad(`${JSON.stringify(kv.value)} is not on-write or continuous`);
+        break;
+      case 'tables_apply':
+        if (kv.value === 'on-write' || kv.value === 'continuous') c.tablesApply = kv.value;
+        else bad(`${JSON.stringify(kv.value)} is not on-write or continuous`);
         break;
       case 'surealived_override_dump':
         c.surealivedOverrideDump = kv.value;

@@ -96,6 +96,7 @@ export async function startDaemon(opts: SsyncdOptions, cfg: SsyncdConfig, daemon
       http: poundBackend({ socketDir: cfg.poundSocketDir, log: (level, msg) => log[level](msg) }),
       overrides: overridesBackend({ overrideDump: cfg.surealivedOverrideDump, control: cfg.surealivedControl, log: (level, msg) => log[level](msg) }),
       overridesContinuous: cfg.overridesApply === 'continuous',
+      tablesContinuous: cfg.tablesApply === 'continuous',
       log,
       autoStart: { recent: cfg.syncRecent, nft: cfg.syncNft, http: cfg.syncHttp, overrides: cfg.syncOverrides },
     });

@@ -8,7 +8,10 @@ import { formatIssue, loadServiceConfig } from './config/xml.js';
 import { TesterRegistry } from '../testers/registry.js';
 import type { Logger } from '../common/log.js';
 import type { ProbeResult } from '../testers/contract.js';
-import { Engine } from './engine/engine.js';
+import { Engine, type ProbeLoad } from './engine/engine.js';
+import { descriptorBudget } from './engine/descriptor-budget.js';
+import { openDescriptorCount, readNofileLimit } from './descriptors.js';
+import { settleDumpWrites } from './state/dump-file.js';
 import { buildState, type RealState, type VirtualState } from './engine/state.js';
 import { carryOverState } from './engine/carry-over.js';
 import { HandoffWriter } from './handoff/writer.js';
@@ -83,6 +86,8 @@ export class Daemon implements ControlTarget {
   private overridePending: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
   private lastStatsSave = Date.now();
   private stopped = false;
+  /** Descriptors open before the first probe (measured once, at start). */
+  private openAtStart = 0;
 
   private constructor(private readonly opts: DaemonOptions, private readonly registry: TesterRegistry) {
     const m = opts.main;
@@ -115,6 +120,29 @@ export class Daemon implements ControlTarget {
 
   get lateness(): Engine['lateness'] {
     return this.engine.lateness;
+  }
+
+  get probeLoad(): ProbeLoad {
+    return this.engine.probeLoad;
+  }
+
+  /**
+   * Probes may hold the descriptor limit (RLIMIT_NOFILE soft, or `maxfd` when set and lower) minus
+   * a reserve for state files, hand-off, logs, control clients and notifiers; read at start and at
+   * every reload, so `prlimit` on a running daemon takes effect at the next SIGHUP.
+   */
+  private applyDescriptorBudget(): void {
+    const log = this.opts.log;
+    const nofile = readNofileLimit();
+    if (nofile === undefined) {
+      log.warn('cannot read the descriptor limit (/proc/self/limits): probes are not limited');
+      return;
+    }
+    const m = this.opts.main;
+    const b = descriptorBudget({ soft: nofile.soft, ...(m.raw.has('maxfd') ? { maxfd: m.maxfd } : {}), openAtStart: this.openAtStart });
+    for (const w of b.warnings) log.warn(w);
+    this.engine.setDescriptorBudget(b.probes);
+    log.info(`descriptor limit ${b.limit}: up to ${b.probes} for probes, ${b.reserve} reserved (${this.openAtStart} open at start)`);
   }
 
   /** Where the control port listens (null when disabled). */
@@ -154,6 +182,8 @@ export class Daemon implements ControlTarget {
       });
       opts.log.info(`control port listening on ${m.listenAddr}:${d.control.tcpAddress.port}`);
     }
+    d.openAtStart = openDescriptorCount() ?? 0;
+    d.applyDescriptorBudget();
     d.engine.load(states);
     d.engine.start();
     d.periodic = setInterval(() => d.onSecond(), 1000);
@@ -179,6 +209,7 @@ export class Daemon implements ControlTarget {
     this.lastProbe.clear();
     this.roundStart.clear();
     this.comms.clear();
+    this.applyDescriptorBudget();
     this.engine.load(next);
     await this.handoff?.writeFull(next, true);
     void saveOverrideDump(this.opts.main.overrideDump, next, this.opts.log);
@@ -196,6 +227,7 @@ export class Daemon implements ControlTarget {
     this.engine.stop();
     await this.control?.close();
     await this.handoff?.close();
+    await settleDumpWrites();
     const m = this.opts.main;
     if (this.useOfflineDump) saveOfflineDumpSync(m.offlineDump, this.states, this.opts.log);
     if (m.gatherStats) {

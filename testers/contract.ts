@@ -63,6 +63,12 @@ export interface ProbeContext {
 /** Statistics markers of the original (conntime -1/-2/-3 ms). */
 export type ProbeProblem = 'conn' | 'arp' | 'rst';
 
+/**
+ * Errors that mean the director is short of something (descriptors, kernel memory, buffers, local
+ * ports, processes), not that the real is down. See testers/local-error.ts.
+ */
+export type LocalErrno = 'EMFILE' | 'ENFILE' | 'ENOBUFS' | 'ENOMEM' | 'EADDRNOTAVAIL' | 'EAGAIN';
+
 export interface ProbeResult {
   readonly ok: boolean;
   /** Why, in a few words: "connection refused", "status 503, expected 200", "exit code 1". */
@@ -70,6 +76,11 @@ export interface ProbeResult {
   /** Milliseconds from probe start until the connection (and TLS handshake) completed, if it did. */
   readonly connectMs?: number;
   readonly problem?: ProbeProblem;
+  /**
+   * Set when the probe could not run for a local reason (the director's shortage): no verdict on the
+   * real. The engine keeps the real's state, counts the errno and retries at the probe's next slot.
+   */
+  readonly local?: LocalErrno;
   readonly bytesSent?: number;
   readonly bytesReceived?: number;
 }
@@ -90,6 +101,17 @@ export interface Tester<P = unknown> {
    * Must never throw or reject: every failure is a ProbeResult with ok=false.
    */
   probe(target: ProbeTarget, params: P, ctx: ProbeContext): Promise<ProbeResult>;
+  /**
+   * Optional callback form of `probe`, used by the engine when present: the same rules, the result
+   * passed to `done` exactly once. For testers that run thousands of probes a second: a probe's
+   * objects live as long as the probe, and a Promise with its reactions per probe is most of them.
+   */
+  start?(target: ProbeTarget, params: P, ctx: ProbeContext, done: (result: ProbeResult) => void): void;
+  /**
+   * File descriptors one probe holds at most while it runs (default 1: one socket). The engine's
+   * descriptor budget counts these, so probes wait instead of running the process out of descriptors.
+   */
+  readonly descriptorsPerProbe?: number;
   /** Release shared resources (connection pools, sockets) at shutdown. */
   close?(): Promise<void>;
 }

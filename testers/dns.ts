@@ -14,8 +14,10 @@ import {
   type ProbeResult,
   type ProbeTarget,
   type Tester,
+  type LocalErrno,
 } from './contract.js';
 import { describeError, earlyProblem } from './socket.js';
+import { localErrno, localResult } from './local-error.js';
 
 // dns-packet (~9 MB of RSS with its dependencies) is loaded when a dns tester is configured.
 const require = createRequire(import.meta.url);
@@ -177,6 +179,8 @@ class DnsQuery {
     // On a connected UDP socket an ICMP port/host unreachable comes back as ECONNREFUSED & co:
     // the datagram analogue of a refused connection, classified the same way.
     const code = (err as NodeJS.ErrnoException).code;
+    const local = localErrno(code, 'socket');
+    if (local !== undefined) return this.finishLocal(local);
     const detail = code === 'ECONNREFUSED' ? 'port unreachable (ICMP)' : describeError(err);
     this.finish(false, detail, earlyProblem(performance.now() - this.started));
   }
@@ -185,6 +189,15 @@ class DnsQuery {
     const more = this.ignored > 0 ? ` (${this.ignored} unrelated datagram(s) ignored)` : '';
     if (this.sentMs === undefined) this.finish(false, `query not sent within ${this.ctx.timeoutMs} ms`, 'conn');
     else this.finish(false, `no reply within ${this.ctx.timeoutMs} ms${more}`);
+  }
+
+  /** The query could not be sent for a local reason (EMFILE, ENOBUFS): no verdict on the real. */
+  private finishLocal(errno: LocalErrno): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    this.socket.close();
+    this.resolve(localResult(errno, 'cannot query'));
   }
 
   private finish(ok: boolean, detail: string, problem?: 'conn' | 'rst' | 'arp'): void {

@@ -10,7 +10,9 @@ import {
   type ProbeResult,
   type ProbeTarget,
   type Tester,
+  type LocalErrno,
 } from './contract.js';
+import { localErrno, localResult } from './local-error.js';
 
 /** Output kept (the tail of stdout+stderr), for the failure detail. */
 export const OUTPUT_LIMIT = 4096;
@@ -67,7 +69,11 @@ class ExecRun {
     });
     this.child.stdout?.on('data', (chunk: Buffer) => this.collect(chunk));
     this.child.stderr?.on('data', (chunk: Buffer) => this.collect(chunk));
-    this.child.on('error', (err: NodeJS.ErrnoException) => this.finish(false, `cannot run ${p.exec}: ${err.code ?? err.message}`));
+    this.child.on('error', (err: NodeJS.ErrnoException) => {
+      const local = localErrno(err.code, 'spawn');
+      if (local !== undefined) this.finishLocal(local);
+      else this.finish(false, `cannot run ${p.exec}: ${err.code ?? err.message}`);
+    });
     this.child.on('exit', (code, signal) => {
       this.exit = { code, signal };
       // Leftovers of the program (background children) go with it.
@@ -102,6 +108,16 @@ class ExecRun {
     this.finish(false, `still running after ${this.ctx.timeoutMs} ms, killed${line === '' ? '' : `: ${line}`}`);
   }
 
+  /** fork/spawn failed for want of descriptors, memory or processes: no verdict on the real. */
+  private finishLocal(errno: LocalErrno): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    this.child.stdout?.destroy();
+    this.child.stderr?.destroy();
+    this.resolve(localResult(errno, `cannot run ${this.p.exec}`));
+  }
+
   private finish(ok: boolean, detail: string): void {
     if (this.settled) return;
     this.settled = true;
@@ -115,6 +131,9 @@ class ExecRun {
 
 export const execTester: Tester<ExecParams> = {
   name: 'exec',
+  // Parent ends of the stdout and stderr pipes, and for the moment of the spawn the child ends and
+  // libuv's exec-error pipe.
+  descriptorsPerProbe: 4,
   attrs: [
     { name: 'exec', type: 'string', required: true, maxLength: 511, doc: 'Program to run (no shell, no PATH search): argv = [exec, raddr, testport, params...]. Exit 0 = up.' },
     { name: 'params', type: 'string', maxLength: 1023, doc: 'Extra arguments, separated by whitespace.' },
@@ -134,7 +153,9 @@ export const execTester: Tester<ExecParams> = {
       try {
         new ExecRun(target, params, ctx, resolve);
       } catch (err) {
-        resolve({ ok: false, detail: `cannot run ${params.exec}: ${(err as Error).message}`, connectMs: 0 });
+        const local = localErrno((err as NodeJS.ErrnoException).code, 'spawn');
+        if (local !== undefined) resolve(localResult(local, `cannot run ${params.exec}`));
+        else resolve({ ok: false, detail: `cannot run ${params.exec}: ${(err as Error).message}`, connectMs: 0 });
       }
     });
   },

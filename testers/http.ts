@@ -14,7 +14,8 @@ import {
   type Tester,
 } from './contract.js';
 import { compileTls, describeError, probeConnection, TLS_ATTRS, type ConnectionHooks, type ProbeConnection, type TlsParams } from './socket.js';
-import { nativeCanReach, nativeProber, probeNative, REQUEST_NAIVE, type HttpOutcome, type NativeJudge } from './native.js';
+import { localErrno } from './local-error.js';
+import { nativeCanReach, nativeProber, probeNative, REQUEST_NAIVE, startNative, type HttpOutcome, type NativeJudge } from './native.js';
 
 /** How much of the body is read (and searched for `body`) before deciding. */
 export const BODY_LIMIT = 64 * 1024;
@@ -177,7 +178,13 @@ class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
     this.conn = conn;
     // With TLS the stream under it already resets on any teardown.
     if (conn.socket === conn.raw) conn.resetOnAnyDestroy();
-    const lease = pool.acquire();
+    let lease: PooledClient;
+    try {
+      lease = pool.acquire();
+    } catch (err) {
+      // Loading undici for a zone-scoped real of a native-path tester, under EMFILE.
+      return conn.socketError(err as Error);
+    }
     lease.next = conn.socket;
     lease.client.dispatch({ method: 'GET', path: this.p.path, headers: this.p.headers as string[] }, this);
   }
@@ -220,6 +227,8 @@ class HttpExchange implements ConnectionHooks, Dispatcher.DispatchHandler {
     const conn = this.conn;
     if (conn === undefined || conn.settled) return;
     const code = (err as NodeJS.ErrnoException).code;
+    // undici loads its parser at the first connection: under EMFILE that load fails, a local error.
+    if (localErrno(code, 'socket') !== undefined) return conn.socketError(err);
     if (code === 'UND_ERR_SOCKET' && this.status === 0) conn.finish(false, 'connection closed before a response');
     else if (code === 'UND_ERR_SOCKET') conn.finish(false, `connection closed mid-response (status ${this.status}, ${this.received} body bytes)`);
     else conn.finish(false, this.errorDetail(err));
@@ -309,12 +318,20 @@ export const httpTester: Tester<HttpParams> = {
       ...(body !== undefined ? { body } : {}),
     };
     const native = tls === undefined ? nativeJudge(plainParams) : undefined;
+    // Loaded now, not at the first probe: under descriptor pressure that require() itself would fail
+    // (EMFILE opening undici's files) in the middle of a probe.
+    if (native === undefined) clientClass();
     return { ...plainParams, ...(tls !== undefined ? { tls } : {}), ...(native !== undefined ? { native } : {}) };
   },
 
   probe(target: ProbeTarget, params: HttpParams, ctx: ProbeContext): Promise<ProbeResult> {
     if (params.native !== undefined && nativeCanReach(target)) return probeNative(target, params.native, ctx);
     return probeConnection(target, params.tls, ctx, new HttpExchange(params));
+  },
+
+  start(target: ProbeTarget, params: HttpParams, ctx: ProbeContext, done: (r: ProbeResult) => void): void {
+    if (params.native !== undefined && nativeCanReach(target)) return startNative(target, params.native, ctx, done);
+    void probeConnection(target, params.tls, ctx, new HttpExchange(params)).then(done);
   },
 
   close(): Promise<void> {

@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import type { ProbeContext, ProbeProblem, ProbeResult, ProbeTarget } from './contract.js';
+import { localErrno, localResult } from './local-error.js';
 import { describeCode, earlyProblem, noConnectionDetail, unwatchDeadline, watchDeadline, type DeadlineBound } from './socket.js';
 
 /** A request compiled into the native module (opaque). */
@@ -123,7 +124,7 @@ class NativeProbe implements DeadlineBound {
   constructor(
     private readonly judge: NativeJudge,
     private readonly ctx: ProbeContext,
-    private readonly resolve: (r: ProbeResult) => void,
+    private readonly done: (r: ProbeResult) => void,
   ) {}
 
   complete(base: number, data: Buffer | undefined): void {
@@ -133,13 +134,17 @@ class NativeProbe implements DeadlineBound {
     const bytesSent = results[base + R_SENT]!;
     const bytesReceived = results[base + R_RECEIVED]!;
     if (this.ctx.comm !== undefined) this.record(bytesSent, data, (results[base + R_FLAGS]! & F_EOF) !== 0);
+    if (kind === K_CONNECT_ERROR || kind === K_IO_ERROR) {
+      const local = localErrno(errnoNames.get(results[base + R_ERRNO]!), 'socket');
+      if (local !== undefined) return this.done(localResult(local, 'probe could not run'));
+    }
     if (kind === K_CONNECT_ERROR) {
       const problem: ProbeProblem = earlyProblem(results[base + R_ELAPSED_MS]!);
-      return this.resolve({ ok: false, detail: describeErrno(results[base + R_ERRNO]!), problem, bytesSent, bytesReceived });
+      return this.done({ ok: false, detail: describeErrno(results[base + R_ERRNO]!), problem, bytesSent, bytesReceived });
     }
     const connectMs = connectUs / 1000;
     if (kind === K_IO_ERROR) {
-      return this.resolve({ ok: false, detail: describeErrno(results[base + R_ERRNO]!), connectMs, bytesSent, bytesReceived });
+      return this.done({ ok: false, detail: describeErrno(results[base + R_ERRNO]!), connectMs, bytesSent, bytesReceived });
     }
     const outcome: HttpOutcome | undefined =
       kind === K_CONNECTED
@@ -151,7 +156,7 @@ class NativeProbe implements DeadlineBound {
             bodyBytes: results[base + R_BODY]!,
           };
     const { ok, detail } = this.judge.verdict(outcome);
-    this.resolve({ ok, detail, connectMs, bytesSent, bytesReceived });
+    this.done({ ok, detail, connectMs, bytesSent, bytesReceived });
   }
 
   deadline(): void {
@@ -160,8 +165,8 @@ class NativeProbe implements DeadlineBound {
     if (progress === null || progress === undefined) return;
     const [connectUs, bytesSent, bytesReceived, status, bodyBytes] = progress;
     if (this.ctx.comm !== undefined && bytesSent > 0) this.record(bytesSent, undefined, false);
-    if (connectUs < 0) this.resolve({ ok: false, detail: noConnectionDetail(this.ctx.timeoutMs), problem: 'conn', bytesSent, bytesReceived });
-    else this.resolve({ ok: false, detail: this.judge.deadlineDetail(status, bodyBytes, this.ctx.timeoutMs), connectMs: connectUs / 1000, bytesSent, bytesReceived });
+    if (connectUs < 0) this.done({ ok: false, detail: noConnectionDetail(this.ctx.timeoutMs), problem: 'conn', bytesSent, bytesReceived });
+    else this.done({ ok: false, detail: this.judge.deadlineDetail(status, bodyBytes, this.ctx.timeoutMs), connectMs: connectUs / 1000, bytesSent, bytesReceived });
   }
 
   private record(bytesSent: number, data: Buffer | undefined, eof: boolean): void {
@@ -178,20 +183,30 @@ function describeErrno(errno: number): string {
   return describeCode(code, code ?? `error ${errno}`);
 }
 
-/** Runs one probe on the native path (nativeProber() must have returned the module). */
+/**
+ * Runs one probe on the native path (nativeProber() must have returned the module) and passes its
+ * result to `done` exactly once: synchronously when it cannot start, else from the prober's batch of
+ * results or from the deadline. No Promise per probe (see Tester.start).
+ */
+export function startNative(target: ProbeTarget, judge: NativeJudge, ctx: ProbeContext, done: (r: ProbeResult) => void): void {
+  if (ctx.signal.aborted) return done({ ok: false, detail: noConnectionDetail(ctx.timeoutMs), problem: 'conn' });
+  const slot = binding!.start(target.family, target.addr, target.port, judge.compiled, ctx.comm !== undefined ? START_WANT_DATA : 0);
+  if (slot < 0) {
+    // Refused at once (or unusable arguments): nothing was opened.
+    const code = errnoNames.get(-slot);
+    // socket() failing (EMFILE), or the prober's slot table full (ENOMEM): nothing reached the real.
+    const local = localErrno(code, 'socket');
+    if (local !== undefined) return done(localResult(local, 'cannot open a probe socket'));
+    if (code === 'EINVAL') return done({ ok: false, detail: `cannot connect: invalid address ${target.addr} port ${target.port}` });
+    return done({ ok: false, detail: describeErrno(-slot), problem: 'rst' });
+  }
+  const probe = new NativeProbe(judge, ctx, done);
+  probe.slot = slot;
+  probes[slot] = probe;
+  watchDeadline(ctx.signal, probe);
+}
+
+/** startNative as a promise (Tester.probe). */
 export function probeNative(target: ProbeTarget, judge: NativeJudge, ctx: ProbeContext): Promise<ProbeResult> {
-  return new Promise<ProbeResult>((resolve) => {
-    if (ctx.signal.aborted) return resolve({ ok: false, detail: noConnectionDetail(ctx.timeoutMs), problem: 'conn' });
-    const slot = binding!.start(target.family, target.addr, target.port, judge.compiled, ctx.comm !== undefined ? START_WANT_DATA : 0);
-    if (slot < 0) {
-      // Refused at once (or unusable arguments): nothing was opened.
-      const code = errnoNames.get(-slot);
-      if (code === 'EINVAL') return resolve({ ok: false, detail: `cannot connect: invalid address ${target.addr} port ${target.port}` });
-      return resolve({ ok: false, detail: describeErrno(-slot), problem: 'rst' });
-    }
-    const probe = new NativeProbe(judge, ctx, resolve);
-    probe.slot = slot;
-    probes[slot] = probe;
-    watchDeadline(ctx.signal, probe);
-  });
+  return new Promise<ProbeResult>((resolve) => startNative(target, judge, ctx, resolve));
 }

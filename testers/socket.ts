@@ -12,11 +12,13 @@ import {
   type AttrValues,
   type CommTag,
   type GenericSettings,
+  type LocalErrno,
   type ProbeContext,
   type ProbeProblem,
   type ProbeResult,
   type ProbeTarget,
 } from './contract.js';
+import { localErrno, localResult } from './local-error.js';
 
 // node:tls is loaded when a tester is configured with SSL="1", not when the daemon starts.
 const require = createRequire(import.meta.url);
@@ -290,6 +292,15 @@ export class ProbeConnection implements DeadlineBound {
     );
   }
 
+  /** The probe could not run (EMFILE on connect, ...): no verdict, the engine retries at the next slot. */
+  private finishLocal(errno: LocalErrno): void {
+    if (this.settled) return;
+    this.settled = true;
+    unwatchDeadline(this.ctx.signal, this);
+    this.close();
+    this.resolve(localResult(errno, this.connectMs === undefined ? 'cannot open a probe socket' : 'probe connection failed'));
+  }
+
   private close(): void {
     resetSocket(this.raw);
     if (this.socket !== this.raw) this.socket.destroy();
@@ -341,6 +352,8 @@ export class ProbeConnection implements DeadlineBound {
 
   socketError(err: Error): void {
     if (this.settled) return;
+    const local = localErrno((err as NodeJS.ErrnoException).code, 'socket');
+    if (local !== undefined) return this.finishLocal(local);
     if (this.connectMs === undefined) {
       const what = this.socket !== this.raw ? `TLS handshake failed: ${describeError(err)}` : describeError(err);
       this.finish(false, what, earlyProblem(performance.now() - this.started));

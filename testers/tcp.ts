@@ -3,7 +3,7 @@
 
 import type { AttrValues, GenericSettings, ProbeContext, ProbeResult, ProbeTarget, Tester } from './contract.js';
 import { compileTls, probeConnection, TLS_ATTRS, type ConnectionHooks, type TlsParams } from './socket.js';
-import { nativeCanReach, nativeProber, probeNative, type NativeJudge } from './native.js';
+import { nativeCanReach, nativeProber, probeNative, startNative, type NativeJudge } from './native.js';
 
 export interface TcpParams {
   readonly tls?: TlsParams;
@@ -40,5 +40,10 @@ export const tcpTester: Tester<TcpParams> = {
   probe(target: ProbeTarget, params: TcpParams, ctx: ProbeContext): Promise<ProbeResult> {
     if (params.native !== undefined && nativeCanReach(target)) return probeNative(target, params.native, ctx);
     return probeConnection(target, params.tls, ctx, params.tls === undefined ? PLAIN : SECURE);
+  },
+
+  start(target: ProbeTarget, params: TcpParams, ctx: ProbeContext, done: (r: ProbeResult) => void): void {
+    if (params.native !== undefined && nativeCanReach(target)) return startNative(target, params.native, ctx, done);
+    void probeConnection(target, params.tls, ctx, params.tls === undefined ? PLAIN : SECURE).then(done);
   },
 };

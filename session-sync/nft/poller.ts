@@ -76,24 +76,27 @@ export class NftPoller {
    * Changes since the previous poll: upserts for new or changed elements (all of them on the first
    * poll), deletes for removed or expired ones, one drop when the set disappears. `now` is epoch ms.
    * Rejects with NftError('unsupported') when the set exists but cannot be replicated.
+   * With `early`, the upserts of each dump part are handed to it as soon as that part is read (a new
+   * element in a 100,000-element set need not wait for the rest of the dump); the promise then holds
+   * what is known only at the end: deletes, expiries, the confirmations of missing elements.
    */
-  async poll(now: number): Promise<Change[]> {
+  async poll(now: number, early?: (changes: Change[]) => void): Promise<Change[]> {
     if (this.polling) throw new NftError('busy', this.label, 'poll() called while the previous poll is still running');
     this.polling = true;
     try {
-      return await this.pollOnce(now);
+      return await this.pollOnce(now, early);
     } finally {
       this.polling = false;
     }
   }
 
-  private async pollOnce(now: number): Promise<Change[]> {
+  private async pollOnce(now: number, early?: (changes: Change[]) => void): Promise<Change[]> {
     // Epoch time of a monotonic instant t: now + (t - t0).
     const t0 = performance.now();
     const sock = this.sockets.get();
     const info = await readSetInfo(sock, this.ref);
     if (info === null) return this.dropped();
-    const out: Change[] = [];
+    let out: Change[] = [];
     const layout = this.layoutOf(info, out);
     const view = (this.view ??= new SetView(this.ref, layout, this.toleranceMs));
     this.absent = false;
@@ -112,6 +115,10 @@ export class NftPoller {
         elements += forEachElem(buf, off, end, c, (e) => view.observe(e, nowAt, out));
         view.endPart(out);
         parts++;
+        if (early && out.length) {
+          early(out);
+          out = [];
+        }
       });
     } catch (e) {
       if (e instanceof NftError && e.code === 'kernel' && e.errno === abi.ENOENT) return this.dropped();

@@ -54,7 +54,7 @@ export function executeCommand(cmd: Command, ctx: CommandContext): string | Prom
       return cmd.json ? connstatsJson(t.virtuals) : connstatsReply(t.virtuals);
     case 'metrics': {
       const chunks: string[] = [];
-      return streamMetrics(t.virtuals, t.counters, t.lateness, (c) => chunks.push(c)).then(() => `${chunks.join('')}${END_MARKER}\n`);
+      return streamMetrics(t.virtuals, t.counters, t.lateness, (c) => chunks.push(c), t.probeLoad).then(() => `${chunks.join('')}${END_MARKER}\n`);
     }
     case 'invalid':
       return invalidRequestReply(cmd.line);

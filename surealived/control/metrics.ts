@@ -2,6 +2,7 @@
 // Served by the control port's `metrics` command and by the optional HTTP listener at GET /metrics.
 
 import { LATENESS_BOUNDS_S, type LatenessHistogram } from '../engine/lateness.js';
+import type { ProbeLoad } from '../engine/engine.js';
 import { effectiveWeight, presentInIpvs, type RealState, type RState, type TestCounters, type VirtualState } from '../engine/state.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -106,7 +107,7 @@ const REAL_FAMILIES: readonly RealFamily[] = [
 const REALS_PER_CHUNK = 1000;
 
 /** The exposition in chunks, in order; `lateness` is read (and its max taken) by the last chunk. */
-function* metricsChunks(virtuals: readonly VirtualState[], counters: TestCounters, lateness?: LatenessHistogram): Generator<string> {
+function* metricsChunks(virtuals: readonly VirtualState[], counters: TestCounters, lateness?: LatenessHistogram, load?: ProbeLoad): Generator<string> {
   const reals = virtuals.flatMap((v) => v.reals);
   yield family('surealived_virtuals', 'gauge', 'Virtuals in the service configuration.', [[[], virtuals.length]]) +
     family('surealived_reals', 'gauge', 'Reals in the service configuration.', [[[], reals.length]]);
@@ -138,14 +139,21 @@ function* metricsChunks(virtuals: readonly VirtualState[], counters: TestCounter
     family('surealived_probe_bytes_total', 'counter', 'Bytes exchanged by probes since start.', [
       [[['direction', 'received']], counters.bytesRcvd],
       [[['direction', 'sent']], counters.bytesSent],
-    ]);
+    ]) +
+    family(
+      'surealived_probe_local_errors_total',
+      'counter',
+      'Probes that could not run for a local reason (descriptors, memory, buffers, local ports, processes), by errno; never judged as failures of the real.',
+      [...counters.localErrors].map(([errno, n]) => [[['errno', errno]], n] as const),
+    );
+  if (load) yield loadText(load);
   if (lateness) yield latenessText(lateness);
 }
 
 /** The whole exposition at once (no end marker; the control command appends it). */
-export function formatMetrics(virtuals: readonly VirtualState[], counters: TestCounters, lateness?: LatenessHistogram): string {
+export function formatMetrics(virtuals: readonly VirtualState[], counters: TestCounters, lateness?: LatenessHistogram, load?: ProbeLoad): string {
   let out = '';
-  for (const chunk of metricsChunks(virtuals, counters, lateness)) out += chunk;
+  for (const chunk of metricsChunks(virtuals, counters, lateness, load)) out += chunk;
   return out;
 }
 
@@ -159,16 +167,26 @@ export async function streamMetrics(
   counters: TestCounters,
   lateness: LatenessHistogram | undefined,
   write: (chunk: string) => void,
+  load?: ProbeLoad,
 ): Promise<void> {
   const SLICE_MS = 5;
   let sliceStart = performance.now();
-  for (const chunk of metricsChunks(virtuals, counters, lateness)) {
+  for (const chunk of metricsChunks(virtuals, counters, lateness, load)) {
     write(chunk);
     if (performance.now() - sliceStart >= SLICE_MS) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
     }
   }
+}
+
+/** The descriptor budget of probes and how much of it is taken. */
+function loadText(l: ProbeLoad): string {
+  return (
+    family('surealived_probe_descriptor_budget', 'gauge', 'Descriptors probes may hold at once: the descriptor limit (or maxfd) minus the reserve for state files, logs, control port and notifiers.', [[[], l.descriptorBudget]]) +
+    family('surealived_probe_descriptors_in_use', 'gauge', 'Descriptors held by probes in flight.', [[[], l.descriptorsInUse]]) +
+    family('surealived_probes_waiting', 'gauge', 'Probes due but waiting for descriptors (not judged while they wait).', [[[], l.waiting]])
+  );
 }
 
 /** The probe start lateness histogram, and its largest value since the previous scrape. */

@@ -1,5 +1,5 @@
 // The control port: a TCP listener (127.0.0.1:1337 by default, IPv6 allowed), an optional unix socket
-// and an optional HTTP listener for GET /metrics. Bounded in line length, connections, idle time and work per turn.
+// and an optional HTTP listener for GET /metrics and the status page (/, /status.json). Bounded in line length, connections, idle time and work per turn.
 
 import { lstat, chmod, unlink } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
@@ -9,6 +9,7 @@ import type { Logger } from '../../common/log.js';
 import { executeCommand, type CommandContext } from './commands.js';
 import { METRICS_CONTENT_TYPE, streamMetrics } from './metrics.js';
 import { readProcessStats } from './proc.js';
+import { STATUS_PATHS, StatusService } from '../status/http.js';
 import { parseCommand } from './protocol.js';
 import type { ProcessStats } from './replies.js';
 import type { ControlTarget } from './target.js';
@@ -21,7 +22,7 @@ export interface ControlServerOptions {
   readonly port?: number;
   /** Also listen on this unix socket path (mode 0600; a stale socket file is replaced). */
   readonly unixPath?: string;
-  /** Serve GET /metrics over HTTP on this address (host default 127.0.0.1). */
+  /** Serve GET /metrics and the status page over HTTP on this address (host default 127.0.0.1). */
   readonly metricsHttp?: { readonly host?: string; readonly port: number };
   /** Simultaneous control connections (TCP + unix); further ones are refused at once. Default 1024. */
   readonly maxConnections?: number;
@@ -46,6 +47,7 @@ export class ControlServer {
   /** Set once our unix socket is listening: only then is the path ours to remove on close. */
   private ownsUnixPath = false;
   private http: HttpServer | null = null;
+  private status: StatusService | null = null;
   private readonly connections = new Set<ControlConnection>();
   private readonly ctx: CommandContext;
   readonly maxConnections: number;
@@ -94,6 +96,7 @@ export class ControlServer {
     if (this.opts.metricsHttp) {
       const mh = this.opts.metricsHttp;
       const mhost = mh.host ?? '127.0.0.1';
+      this.status = new StatusService(this.opts.target);
       this.http = createHttpServer((req, res) => this.serveHttp(req, res));
       this.http.maxConnections = this.maxConnections;
       this.http.headersTimeout = 10_000;
@@ -137,13 +140,25 @@ export class ControlServer {
 
   private serveHttp(req: IncomingMessage, res: ServerResponse): void {
     res.on('error', () => undefined);
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: try /metrics\n');
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path !== '/metrics' && !STATUS_PATHS.has(path)) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not found: try /metrics, / or /status.json\n');
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('Method not allowed\n');
+      return;
+    }
+    if (path !== '/metrics') {
+      try {
+        this.status?.serve(path, q < 0 ? '' : url.slice(q + 1), req.method === 'HEAD', res);
+      } catch (e) {
+        this.opts.log?.error(`status page: ${e instanceof Error ? e.message : String(e)}`);
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+        res.end('Internal error\n');
+      }
       return;
     }
     const t = this.ctx.target;
@@ -153,7 +168,7 @@ export class ControlServer {
       return;
     }
     // Sent in chunks as it is built, between probes (chunked transfer encoding).
-    streamMetrics(t.virtuals, t.counters, t.lateness, (chunk) => res.write(chunk)).then(
+    streamMetrics(t.virtuals, t.counters, t.lateness, (chunk) => res.write(chunk), t.probeLoad).then(
       () => res.end(),
       (e: unknown) => {
         this.opts.log?.error(`metrics: ${e instanceof Error ? e.message : String(e)}`);
@@ -164,6 +179,7 @@ export class ControlServer {
 
   /** Stop listening and drop every connection. */
   async close(): Promise<void> {
+    this.status?.stop();
     for (const c of this.connections) c.destroy();
     const closing: Array<Promise<void>> = [];
     for (const s of [this.tcp, this.unix, this.http]) {

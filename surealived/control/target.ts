@@ -3,6 +3,7 @@
 
 import type { RealState, RState, TestCounters, VirtualState, WeightOverride } from '../engine/state.js';
 import type { LatenessHistogram } from '../engine/lateness.js';
+import type { ProbeLoad } from '../engine/engine.js';
 
 /** Outcome of one `rset`, handed to the daemon right after the real was updated in memory. */
 export interface RsetCommit {
@@ -33,6 +34,8 @@ export interface ControlTarget {
   readonly counters: TestCounters;
   /** Probe start lateness, exposed by `metrics` when present. */
   readonly lateness?: LatenessHistogram;
+  /** The probe descriptor budget and its use, exposed by `metrics` when present. */
+  readonly probeLoad?: ProbeLoad;
   /**
    * `rset` has just set `real.rstate` and `real.override`: persist override.dump (add/replace the
    * entry, or delete it when `commit.deleteEntry`) and write the diff lines at once. The reply is sent

@@ -4,10 +4,11 @@
 // caller's, through the hooks.
 
 import { setMaxListeners } from 'node:events';
-import type { ProbeContext, ProbeResult, ProbeTarget, Tester } from '../../testers/contract.js';
+import type { LocalErrno, ProbeContext, ProbeResult, ProbeTarget, Tester } from '../../testers/contract.js';
 import type { Logger } from '../../common/log.js';
 import { applyVerdict } from './verdict.js';
 import { LatenessHistogram } from './lateness.js';
+import { LocalErrorLog } from './local-errors.js';
 import { Wheel } from './wheel.js';
 import { PROBLEM_MARKER, type ProbeSample } from '../stats/statistics.js';
 import { newTestCounters, type RealState, type TestCounters, type VirtualState } from './state.js';
@@ -32,6 +33,11 @@ export interface EngineOptions {
   readonly tickMs?: number;
   /** Monotonic clock (ms). */
   readonly now?: () => number;
+  /**
+   * Descriptors all probes in flight may hold together (see descriptor-budget.ts); probes beyond it
+   * wait, in order, for a running probe to end. Default: no limit.
+   */
+  readonly descriptorBudget?: number;
   /** Debug-comm recorder for a real, when enabled for its virtual. */
   readonly comm?: (r: RealState) => ((tag: 'write' | 'read' | 'read_av' | 'eof', data: Buffer) => void) | undefined;
 }
@@ -50,9 +56,24 @@ interface ProbeGroup {
   running: boolean;
   /** When the current (or next) probe is due: the fixed-rate schedule advances this by periodMs. */
   due: number;
+  /** When the next probe may start: its due time, or the end of a previous probe that overran it. */
+  readyAt: number;
   startedAt: number;
   /** false once the group is removed by a reload. */
   live: boolean;
+  /** Descriptors one probe of this group holds (the tester's descriptorsPerProbe). */
+  readonly cost: number;
+  /** Descriptors counted against the budget for the probe in flight (0 when none). */
+  held: number;
+  /** In the queue of probes waiting for descriptors. */
+  waiting: boolean;
+}
+
+/** What the descriptor budget looks like now (metrics). */
+export interface ProbeLoad {
+  readonly descriptorBudget: number;
+  readonly descriptorsInUse: number;
+  readonly waiting: number;
 }
 
 /**
@@ -76,16 +97,35 @@ const START_BURST = 64;
 const MAX_BUDGET_WINDOW_MS = 100;
 
 /**
- * When the next probe of a group is due (fixed rate): one period after the previous due time, so
- * event-loop lag does not accumulate and each real is probed every period on average. A probe that
- * itself outlasted the period is followed at once (a slow real is probed back to back, as the
- * original); when the schedule is more than a period behind (the process was stalled), the missed
- * rounds are skipped and the real keeps its phase, so stalled probes do not bunch up.
+ * A timed-out probe ends a little after one of its real's slots when the timeout is a whole number of
+ * periods (the deadline's tick, the event loop's lag): within this share of the period the next probe
+ * starts at once, on that slot. Probes whose deadlines were handled late, together, wait for their own
+ * next slots instead of restarting as one bunch.
  */
-export function nextDue(due: number, startedAt: number, end: number, periodMs: number): number {
-  if (end - startedAt >= periodMs) return end;
+const OVERRUN_TOLERANCE = 0.1;
+
+/**
+ * When the next probe of a group is due (fixed rate): one period after the previous due time, so
+ * event-loop lag does not accumulate and each real is probed every period on average. Due times stay
+ * on the real's own grid (first due + k periods), the phase the start-up spread gave it:
+ * - started late by less than a period (event-loop lag): the next slot, at once if it has passed;
+ * - the probe failed after outlasting the period (a timeout) and ended just after one of its slots:
+ *   that slot, so the next probe starts at once and a silent real is still found in retries2fail x
+ *   timeout (timeout a whole number of periods, as usual);
+ * - otherwise (a slow success, a stall, a wait for descriptors) the slots already passed are skipped.
+ * Never re-timed from the probe's end: after an outage every probe that ended in one late wheel
+ * advance would share one phase, and probes that succeeded late (a SYN retransmitted when the
+ * network came back) would start again at once; both made thousands of connects arrive at the reals
+ * together on recovery, overflowing their accept queues (bench:checks, silent scenario).
+ */
+export function nextDue(due: number, startedAt: number, end: number, periodMs: number, failed = false): number {
   const next = due + periodMs;
-  if (next > end - periodMs) return next;
+  if (next >= end) return next;
+  if (end - startedAt < periodMs && next > end - periodMs) return next;
+  if (failed && end - startedAt >= periodMs) {
+    const overran = next + Math.floor((end - next) / periodMs) * periodMs;
+    if (end - overran <= periodMs * OVERRUN_TOLERANCE) return overran;
+  }
   return next + Math.ceil((end - next) / periodMs) * periodMs;
 }
 
@@ -108,17 +148,36 @@ export class Engine {
   private budgetTick = -1;
   private budgetLeft = 0;
   private running = false;
+  private descriptorBudget: number;
+  private descriptorsInUse = 0;
+  /** Probes due but waiting for descriptors, oldest first; entries before waitHead are consumed. */
+  private waitQueue: ProbeGroup[] = [];
+  private waitHead = 0;
+  private readonly localLog = new LocalErrorLog();
+  private housekeeping: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: EngineOptions) {
     this.now = opts.now ?? (() => performance.now());
     this.minPeriodMs = opts.minPeriodMs ?? 100;
     this.spreadMs = opts.startupSpreadMs ?? 1000;
     this.tickMs = opts.tickMs ?? 10;
+    this.descriptorBudget = opts.descriptorBudget ?? Infinity;
     this.wheel = new Wheel({ tickMs: this.tickMs, now: this.now }, (item) => this.fire(item));
   }
 
   get virtuals(): readonly VirtualState[] {
     return this.virtualsState;
+  }
+
+  /** The descriptor budget, probes waiting for it and descriptors held by probes in flight. */
+  get probeLoad(): ProbeLoad {
+    return { descriptorBudget: this.descriptorBudget, descriptorsInUse: this.descriptorsInUse, waiting: this.waitQueue.length - this.waitHead };
+  }
+
+  /** A new budget (SIGHUP re-reads the descriptor limit); waiting probes start if it grew. */
+  setDescriptorBudget(n: number): void {
+    this.descriptorBudget = n;
+    this.drainWaiting();
   }
 
   /** Number of distinct probes (shared probes counted once). */
@@ -160,8 +219,12 @@ export class Engine {
               seq: 0,
               running: false,
               due: 0,
+              readyAt: 0,
               startedAt: 0,
               live: true,
+              cost: Math.max(1, tc.tester.descriptorsPerProbe ?? 1),
+              held: 0,
+              waiting: false,
             };
             fresh.push(g);
           }
@@ -180,6 +243,7 @@ export class Engine {
     fresh.forEach((g, i) => {
       const window = Math.min(this.spreadMs, g.periodMs);
       g.due = t0 + (fresh.length > 1 ? (i * window) / fresh.length : 0);
+      g.readyAt = g.due;
       this.wheel.add(g.due, g);
     });
     for (const v of virtuals) if (v.reals.length === 0) this.opts.hooks?.onVirtualTested?.(v);
@@ -188,6 +252,8 @@ export class Engine {
   start(): void {
     this.running = true;
     this.wheel.start();
+    this.housekeeping ??= setInterval(() => this.pollLocalLog(this.now()), 1000);
+    this.housekeeping.unref();
   }
 
   /** Stop scheduling and abort probes in flight. */
@@ -196,6 +262,12 @@ export class Engine {
     this.wheel.stop();
     for (const b of this.batches.values()) b.controller.abort();
     this.batches.clear();
+    for (let i = this.waitHead; i < this.waitQueue.length; i++) this.waitQueue[i]!.waiting = false;
+    this.waitQueue = [];
+    this.waitHead = 0;
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    this.housekeeping = null;
+    this.pollLocalLog(Infinity);
   }
 
   /** For tests and the CLI's one-shot mode: advance the wheel now. */
@@ -206,10 +278,57 @@ export class Engine {
   private fire(item: WheelItem): void {
     if ('controller' in item) return this.expireBatch(item);
     const g = item;
-    if (!g.live || g.running || !this.running) return;
+    if (!g.live || g.running || g.waiting || !this.running) return;
+    // Behind probes already waiting, or beyond the descriptor budget: wait in order, unjudged.
+    if (this.waitHead < this.waitQueue.length || !this.fits(g)) {
+      g.waiting = true;
+      this.waitQueue.push(g);
+      return;
+    }
     const now = this.now();
     if (this.takeStartBudget(now)) this.startProbe(g, now);
     else this.wheel.defer(g);
+  }
+
+  /** A probe of `g` may start without going over the budget (a lone probe always may). */
+  private fits(g: ProbeGroup): boolean {
+    return this.descriptorsInUse + g.cost <= this.descriptorBudget || this.descriptorsInUse === 0;
+  }
+
+  /** The probe of `g` has ended (or was abandoned at its deadline): its descriptors go to waiting probes. */
+  private release(g: ProbeGroup): void {
+    this.descriptorsInUse -= g.held;
+    g.held = 0;
+    this.drainWaiting();
+  }
+
+  private drainWaiting(): void {
+    const q = this.waitQueue;
+    while (this.waitHead < q.length) {
+      const g = q[this.waitHead]!;
+      if (g.live && this.running && !g.running) {
+        if (!this.fits(g)) break;
+        this.waitHead++;
+        g.waiting = false;
+        this.startProbe(g, this.now());
+      } else {
+        this.waitHead++;
+        g.waiting = false;
+      }
+    }
+    if (this.waitHead === q.length) {
+      // Called at every probe's end: no new array when nothing waited.
+      if (q.length > 0) this.waitQueue = [];
+      this.waitHead = 0;
+    } else if (this.waitHead > 1024 && this.waitHead * 2 > q.length) {
+      this.waitQueue = q.slice(this.waitHead);
+      this.waitHead = 0;
+    }
+  }
+
+  private pollLocalLog(now: number): void {
+    const line = this.localLog.poll(now);
+    if (line !== undefined) this.opts.log.error(line);
   }
 
   /**
@@ -245,11 +364,14 @@ export class Engine {
   }
 
   private startProbe(g: ProbeGroup, startedAt: number): void {
-    this.lateness.record(startedAt - g.due);
+    // Lateness is the scheduler's: a probe following one that overran its slot is not late.
+    this.lateness.record(startedAt - g.readyAt);
     g.seq++;
     const seq = g.seq;
     g.running = true;
     g.startedAt = startedAt;
+    g.held = g.cost;
+    this.descriptorsInUse += g.cost;
     const batch = this.batchFor(startedAt, g.timeoutMs);
     batch.groups.push(g);
     batch.seqs.push(seq);
@@ -259,15 +381,33 @@ export class Engine {
     if (comm) ctx = { signal: batch.controller.signal, timeoutMs: g.timeoutMs, comm };
     else if (batch.ctx !== null && batch.ctx.timeoutMs === g.timeoutMs) ctx = batch.ctx;
     else ctx = batch.ctx = { signal: batch.controller.signal, timeoutMs: g.timeoutMs };
+    const tester = g.tester;
+    if (tester.start !== undefined) {
+      // The callback form: one closure per probe instead of a Promise and its reactions. A result
+      // given before start() returns (the probe could not start) is judged in a microtask, as a
+      // promise's would be, so that finish() never runs inside startProbe().
+      let starting = true;
+      const done = (res: ProbeResult): void => {
+        if (starting) queueMicrotask(() => this.finish(g, seq, res));
+        else this.finish(g, seq, res);
+      };
+      try {
+        tester.start(g.target, g.params, ctx, done);
+      } catch (e) {
+        done({ ok: false, detail: `tester ${tester.name} failed: ${(e as Error).message}` });
+      }
+      starting = false;
+      return;
+    }
     let p: Promise<ProbeResult>;
     try {
-      p = g.tester.probe(g.target, g.params, ctx);
+      p = tester.probe(g.target, g.params, ctx);
     } catch (e) {
-      p = Promise.resolve({ ok: false, detail: `tester ${g.tester.name} failed: ${(e as Error).message}` });
+      p = Promise.resolve({ ok: false, detail: `tester ${tester.name} failed: ${(e as Error).message}` });
     }
     p.then(
       (res) => this.finish(g, seq, res),
-      (e: unknown) => this.finish(g, seq, { ok: false, detail: `tester ${g.tester.name} failed: ${e instanceof Error ? e.message : String(e)}` }),
+      (e: unknown) => this.finish(g, seq, { ok: false, detail: `tester ${tester.name} failed: ${e instanceof Error ? e.message : String(e)}` }),
     );
   }
 
@@ -277,18 +417,21 @@ export class Engine {
    */
   private expireBatch(b: DeadlineBatch): void {
     this.batches.delete(b.tick);
-    let late = false;
+    let late: ProbeGroup[] | null = null;
     for (let i = 0; i < b.groups.length; i++) {
       const g = b.groups[i]!;
-      if (g.running && g.seq === b.seqs[i]) late = true;
+      if (g.running && g.seq === b.seqs[i]) (late ??= []).push(g);
     }
-    if (!late) return;
+    if (late === null) return;
+    // The engine's verdict stands: what testers report as they let go (synchronously, from the abort
+    // below, on the callback path) carries the probe's old seq and is ignored.
+    for (const g of late) g.seq++;
     b.controller.abort();
-    for (let i = 0; i < b.groups.length; i++) {
-      const g = b.groups[i]!;
-      if (g.running && g.seq === b.seqs[i]) {
-        if (g.live) this.finish(g, g.seq, { ok: false, detail: `no verdict within ${g.timeoutMs / 1000}s`, problem: 'conn' });
-        else g.running = false;
+    for (const g of late) {
+      if (g.live) this.finish(g, g.seq, { ok: false, detail: `no verdict within ${g.timeoutMs / 1000}s`, problem: 'conn' });
+      else {
+        g.running = false;
+        this.release(g);
       }
     }
   }
@@ -296,8 +439,15 @@ export class Engine {
   private finish(g: ProbeGroup, seq: number, res: ProbeResult): void {
     if (!g.running || seq !== g.seq) return;
     g.running = false;
+    this.release(g);
     if (!g.live) return;
     const end = this.now();
+    if (res.local !== undefined) {
+      // The director's shortage, not the real's answer: no verdict, no statistics, same schedule.
+      this.recordLocal(res.local, g, end);
+      this.reschedule(g, end, false);
+      return;
+    }
     const totalMs = end - g.startedAt;
     const sample = sampleOf(res, totalMs);
     const c = this.counters;
@@ -309,10 +459,22 @@ export class Engine {
     c.bytesSent += res.bytesSent ?? 0;
     c.bytesRcvd += res.bytesReceived ?? 0;
     for (const r of g.subscribers) this.evaluate(r, res, sample);
-    if (this.running) {
-      g.due = nextDue(g.due, g.startedAt, end, g.periodMs);
-      this.wheel.add(g.due, g);
-    }
+    this.reschedule(g, end, !res.ok);
+  }
+
+  private reschedule(g: ProbeGroup, end: number, failed: boolean): void {
+    if (!this.running) return;
+    g.due = nextDue(g.due, g.startedAt, end, g.periodMs, failed);
+    g.readyAt = Math.max(g.due, end);
+    this.wheel.add(g.readyAt, g);
+  }
+
+  private recordLocal(errno: LocalErrno, g: ProbeGroup, now: number): void {
+    const m = this.counters.localErrors;
+    m.set(errno, (m.get(errno) ?? 0) + 1);
+    const t = g.target;
+    const line = this.localLog.record(errno, now, `${t.vname}:${t.rname} ${t.addr}:${t.port}`);
+    if (line !== undefined) this.opts.log.error(line);
   }
 
   private evaluate(r: RealState, res: ProbeResult, sample: ProbeSample): void {

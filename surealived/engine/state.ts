@@ -2,6 +2,7 @@
 // and statistics. Plain data shared by the engine, the hand-off writer, the dumps and the control port.
 
 import type { RealConfig, VirtualConfig } from '../config/model.js';
+import type { LocalErrno } from '../../testers/contract.js';
 import { newRealStats, newVirtualStats, type RealStats, type VirtualStats } from '../stats/statistics.js';
 
 /** Operator state of a real (control port `rset rstate=`), persisted in override.dump. */
@@ -94,8 +95,10 @@ export interface TestCounters {
   rstProblem: number;
   bytesRcvd: number;
   bytesSent: number;
+  /** Probes that could not run for a local reason (not judged), by errno. */
+  readonly localErrors: Map<LocalErrno, number>;
 }
 
 export function newTestCounters(): TestCounters {
-  return { success: 0, failed: 0, onlineSet: 0, offlineSet: 0, connProblem: 0, arpProblem: 0, rstProblem: 0, bytesRcvd: 0, bytesSent: 0 };
+  return { success: 0, failed: 0, onlineSet: 0, offlineSet: 0, connProblem: 0, arpProblem: 0, rstProblem: 0, bytesRcvd: 0, bytesSent: 0, localErrors: new Map() };
 }

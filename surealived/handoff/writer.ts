@@ -38,6 +38,10 @@ export class HandoffWriter {
   private chain: Promise<void> = Promise.resolve();
   private flushScheduled = false;
   private closed = false;
+  /** A full write that failed (EMFILE, disk full) and is retried until it lands; forced wins. */
+  private fullRetry: { virtuals: readonly VirtualState[]; forced: boolean } | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
 
   constructor(private readonly opts: HandoffOptions) {
     for (const p of [opts.lockFile, opts.fullFile, opts.reloadFile]) mkdirSync(dirname(p), { recursive: true });
@@ -53,7 +57,7 @@ export class HandoffWriter {
 
   /** Full write; `forced` (start, reload) also touches the reload flag so ipvssync re-reads everything. */
   writeFull(virtuals: readonly VirtualState[], forced: boolean): Promise<void> {
-    return this.enqueue(() => this.fullLocked(virtuals, forced));
+    return this.enqueue(() => this.fullLocked(virtuals, forced), { virtuals, forced });
   }
 
   /** Periodic full write: due when the interval has passed and every virtual has been tested. */
@@ -86,6 +90,11 @@ export class HandoffWriter {
   }
 
   async close(): Promise<void> {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    // Last chance for a full write that has been failing: its lines are not in any diff.
+    const retry = this.fullRetry;
+    if (retry !== null) await this.writeFull(retry.virtuals, retry.forced);
     await this.flush();
     this.closed = true;
     if (this.diffFd !== null) closeSync(this.diffFd);
@@ -93,13 +102,22 @@ export class HandoffWriter {
     this.lock.close();
   }
 
-  private enqueue(fn: () => void): Promise<void> {
+  /**
+   * Runs `fn` under the lock. A failure is logged and retried until a write lands: a failed full
+   * write (`full`) is redone, failed diff lines stay pending (a full write also covers them).
+   */
+  private enqueue(fn: () => void, full?: { virtuals: readonly VirtualState[]; forced: boolean }): Promise<void> {
     const run = async (): Promise<void> => {
       await this.lock.acquire();
       try {
         fn();
+        if (full !== undefined) this.fullRetry = null;
+        if (this.failures > 0) this.opts.log.info(`hand-off written after ${this.failures} failed attempt(s)`);
+        this.failures = 0;
       } catch (e) {
-        this.opts.log.error(`hand-off write failed: ${(e as Error).message}`);
+        this.failures++;
+        if (full !== undefined) this.fullRetry = { virtuals: full.virtuals, forced: full.forced || (this.fullRetry?.forced ?? false) };
+        this.scheduleRetry((e as Error).message);
       } finally {
         this.lock.release();
       }
@@ -108,25 +126,56 @@ export class HandoffWriter {
     return this.chain;
   }
 
+  private scheduleRetry(reason: string): void {
+    const delay = Math.min(5000, 100 * 2 ** Math.min(6, this.failures - 1));
+    if (this.failures === 1 || this.failures % 20 === 0) this.opts.log.error(`hand-off write failed: ${reason} - retrying in ${delay} ms (attempt ${this.failures})`);
+    if (this.closed || this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      const full = this.fullRetry;
+      if (full !== null) void this.writeFull(full.virtuals, full.forced);
+      else void this.flush();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
   private flushLocked(): void {
     if (this.pending.size === 0) return;
     if (this.diffFd === null) return; // before the first full write there is no diff file: the full write covers it
     let text = '';
     for (const r of this.pending) text += formatDiffLines(r);
-    this.pending.clear();
     writeSync(this.diffFd, text);
+    // Only once written: a failed write keeps its reals pending for the retry.
+    this.pending.clear();
   }
 
   private fullLocked(virtuals: readonly VirtualState[], forced: boolean): void {
     const nowMs = this.now();
     const newDiff = this.nextDiffPath(Math.floor(nowMs / 1000));
+    // Every descriptor the write needs is opened first: when one cannot be (EMFILE), nothing has
+    // changed on disk and the whole write is retried.
+    const tmp = `${this.opts.fullFile}.tmp`;
+    const opened: number[] = [];
+    let fd: number, nextDiffFd: number, reloadFd: number | null;
+    try {
+      fd = openSync(tmp, 'w', 0o644);
+      opened.push(fd);
+      nextDiffFd = openSync(newDiff, 'w', 0o644);
+      opened.push(nextDiffFd);
+      reloadFd = forced ? openSync(this.opts.reloadFile, 'a', 0o644) : null;
+    } catch (e) {
+      for (const o of opened) closeSync(o);
+      throw e;
+    }
     // The full file reflects every pending change, so those diff lines are no longer needed.
     this.pending.clear();
-    const tmp = `${this.opts.fullFile}.tmp`;
-    const fd = openSync(tmp, 'w', 0o644);
     try {
       writeSync(fd, formatFullFile(virtuals, new Date(nowMs), newDiff));
       fsyncSync(fd);
+    } catch (e) {
+      closeSync(nextDiffFd);
+      if (reloadFd !== null) closeSync(reloadFd);
+      throw e;
     } finally {
       closeSync(fd);
     }
@@ -135,9 +184,9 @@ export class HandoffWriter {
       writeSync(this.diffFd, chainLine(newDiff));
       closeSync(this.diffFd);
     }
-    this.diffFd = openSync(newDiff, 'w', 0o644);
+    this.diffFd = nextDiffFd;
     this.diffPath = newDiff;
-    if (forced) closeSync(openSync(this.opts.reloadFile, 'a', 0o644));
+    if (reloadFd !== null) closeSync(reloadFd);
     this.lastFullAt = nowMs;
     this.opts.log.debug(`full sync written: ${this.opts.fullFile}, diff ${newDiff}${forced ? ', reload flag set' : ''}`);
   }

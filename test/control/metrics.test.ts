@@ -115,7 +115,7 @@ describe('control port: Prometheus metrics', () => {
     assert.equal(find(samples, 'surealived_real_configured_weight', { virtual: 'we"ird\\name', real: 'r"1\\' }), 4);
   });
 
-  it('serves the same exposition over HTTP at GET /metrics, and nothing else', async () => {
+  it('serves the same exposition over HTTP at GET /metrics (and the status page at /), nothing else', async () => {
     const base = `http://127.0.0.1:${server.httpAddress!.port}`;
     const res = await fetch(`${base}/metrics`);
     assert.equal(res.status, 200);
@@ -126,7 +126,11 @@ describe('control port: Prometheus metrics', () => {
     const c = await Client.open(server.tcpAddress.port);
     assert.equal(await c.ask('metrics'), body + END, 'same text as the metrics command');
     c.close();
-    assert.equal((await fetch(`${base}/`)).status, 404);
+    assert.equal((await fetch(`${base}/other`)).status, 404);
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal((await fetch(`${base}/status.json`, { method: 'POST', body: 'x' })).status, 405);
     assert.equal((await fetch(`${base}/metrics`, { method: 'POST', body: 'x' })).status, 405);
     const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
     assert.equal(head.status, 200);

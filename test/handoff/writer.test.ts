@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -13,7 +13,8 @@ describe('hand-off writer (spec 8.1, 8.2, 8.4)', () => {
   let dir: string;
   let w: HandoffWriter;
   let clock: number;
-  const log = createLogger('debug', memorySink().sink);
+  const sink = memorySink();
+  const log = createLogger('debug', sink.sink);
   const states = buildState([
     makeVirtual({ name: 'web', addr: '192.0.2.10', reals: [{ name: 'a', addr: '127.0.0.11', weight: 10 }, { name: 'b', addr: '127.0.0.12', weight: 20 }] }),
   ]);
@@ -44,6 +45,22 @@ describe('hand-off writer (spec 8.1, 8.2, 8.4)', () => {
     assert.equal(readFileSync(diff, 'utf8'), '');
     assert.ok(existsSync(join(dir, 'ipvsfull.reload')));
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+  });
+
+  it('a full write that cannot be written (EMFILE, EISDIR, ...) is retried until it lands, reload flag included', async () => {
+    sink.lines.length = 0;
+    // The temp name taken by a directory: open(2) fails before anything changes on disk.
+    mkdirSync(join(dir, 'ipvsfull.cfg.tmp'));
+    await w.writeFull(states, true);
+    assert.equal(existsSync(join(dir, 'ipvsfull.cfg')), false);
+    assert.equal(existsSync(join(dir, 'ipvsfull.reload')), false);
+    assert.match(sink.lines.join(''), /error : hand-off write failed: .*EISDIR.* - retrying in 100 ms \(attempt 1\)/);
+    rmdirSync(join(dir, 'ipvsfull.cfg.tmp'));
+    for (let i = 0; i < 60 && !existsSync(join(dir, 'ipvsfull.cfg')); i++) await new Promise((r) => setTimeout(r, 25));
+    await w.idle();
+    assert.ok(readFileSync(join(dir, 'ipvsfull.cfg'), 'utf8').includes('DIFF file='));
+    assert.ok(existsSync(join(dir, 'ipvsfull.reload')), 'the forced flag survives the retry');
+    assert.match(sink.lines.join(''), /hand-off written after 1 failed attempt\(s\)/);
   });
 
   it('a state change is appended to the current diff file as addreal+chgreal or delreal', async () => {

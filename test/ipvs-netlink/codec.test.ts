@@ -5,9 +5,12 @@ import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
 import {
   canonicalAddress,
+  decodeDaemon,
   decodeDestination,
   decodeService,
   decodeStats,
+  encodeDaemon,
+  encodeDaemonState,
   encodeDestination,
   encodeOp,
   encodeService,
@@ -18,8 +21,8 @@ import {
 } from '../../ipvs-netlink/codec.js';
 import { IpvsClient, IpvsError } from '../../ipvs-netlink/index.js';
 import { kernelError } from '../../ipvs-netlink/errors.js';
-import { AttrWriter, parseAttrs, parseGenl, parseMessages, readErrno } from '../../ipvs-netlink/wire.js';
-import type { Destination, IpvsOp, Service, ServiceSelector } from '../../ipvs-netlink/types.js';
+import { AttrWriter, parseAttrs, parseGenl, parseMessages, readErrno, WireError } from '../../ipvs-netlink/wire.js';
+import type { Destination, IpvsOp, Service, ServiceSelector, SyncDaemon } from '../../ipvs-netlink/types.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 /** The payload of the nested attribute at the start of `b` (skipping its 4-byte header). */
@@ -216,6 +219,102 @@ describe('ipvs-netlink codec (host, no kernel)', function () {
     });
   });
 
+  describe('sync daemons', function () {
+    const master: SyncDaemon = { state: 'master', ifname: 'eth1', syncId: 1, maxlen: 1472, group: '224.0.0.81', port: 8848, ttl: 1 };
+
+    it('a master with every setting is STATE, MCAST_IFN (NUL), SYNC_ID, MAXLEN, GROUP (network order), PORT (host order), TTL', function () {
+      const expected = hex(`
+        4000 0300
+        0800 0100 01000000
+        0900 0200 65746831 00 000000
+        0800 0300 01000000
+        0600 0400 c005 0000
+        0800 0500 e0000051
+        0600 0700 9022 0000
+        0500 0800 01 000000`);
+      assert.deepEqual(encodeDaemon(master), expected);
+    });
+
+    it('a backup with only the required fields leaves every other setting to the kernel', function () {
+      assert.deepEqual(
+        encodeDaemon({ state: 'backup', ifname: 'syncd0', syncId: 255 }),
+        hex('2000 0300 | 0800 0100 02000000 | 0b00 0200 73796e636430 00 00 | 0800 0300 ff000000'),
+      );
+    });
+
+    it('an IPv6 group goes in MCAST_GROUP6 (16 bytes), never in MCAST_GROUP', function () {
+      const a = parseAttrs(inner(encodeDaemon({ state: 'master', ifname: 'eth1', syncId: 0, group: 'FF02::1:2' })));
+      assert.equal(a.has(5), false);
+      assert.deepEqual(a.get(6), hex('ff020000000000000000000000010002'));
+    });
+
+    it('a stop names only the state', function () {
+      assert.deepEqual(encodeDaemonState('backup'), hex('0c00 0300 | 0800 0100 02000000'));
+      assert.deepEqual(encodeDaemonState('master'), hex('0c00 0300 | 0800 0100 01000000'));
+    });
+
+    it('a dump in the kernel\'s attribute order decodes to every field', function () {
+      const w = new AttrWriter();
+      w.u32(1, 2).str(2, 'eth1').u32(3, 7).u16(4, 1472).u16(7, 8849).u8(8, 2).bytes(5, hex('ef000001'));
+      assert.deepEqual(decodeDaemon(w.take()), { state: 'backup', ifname: 'eth1', syncId: 7, maxlen: 1472, group: '239.0.0.1', port: 8849, ttl: 2 });
+      w.u32(1, 1).str(2, 'eth2').u32(3, 0).u16(4, 1452).u16(7, 8848).u8(8, 1).bytes(6, hex('ff050000000000000000000000000081'));
+      assert.equal(decodeDaemon(w.take()).group, 'ff05::81');
+    });
+
+    it('survives encode -> decode, with the IPv6 group canonicalised', function () {
+      const d: SyncDaemon = { state: 'backup', ifname: 'a-15-byte-name0', syncId: 200, maxlen: 65000, group: 'ff15:0:0:0:0:0:0:abcd', port: 65535, ttl: 255 };
+      assert.deepEqual(decodeDaemon(inner(encodeDaemon(d))), { ...d, group: 'ff15::abcd' });
+    });
+
+    it('an old kernel\'s dump (state, interface, sync id only) leaves the other fields absent', function () {
+      const w = new AttrWriter();
+      w.u32(1, 1).str(2, 'eth0').u32(3, 3);
+      assert.deepEqual(decodeDaemon(w.take()), { state: 'master', ifname: 'eth0', syncId: 3 });
+    });
+
+    const malformed: [string, (w: AttrWriter) => void, RegExp][] = [
+      ['without STATE', (w) => w.str(2, 'eth0').u32(3, 1), /sync daemon without STATE \(attribute 1\)/],
+      ['without MCAST_IFN', (w) => w.u32(1, 1).u32(3, 1), /sync daemon without MCAST_IFN/],
+      ['without SYNC_ID', (w) => w.u32(1, 1).str(2, 'eth0'), /sync daemon without SYNC_ID/],
+      ['with state 3', (w) => w.u32(1, 3).str(2, 'eth0').u32(3, 1), /unknown sync daemon state 3/],
+      ['with a 3-byte MCAST_GROUP', (w) => w.u32(1, 1).str(2, 'eth0').u32(3, 1).bytes(5, hex('e00000')), /MCAST_GROUP: 3 bytes, expected 4/],
+      ['with a 4-byte MCAST_GROUP6', (w) => w.u32(1, 1).str(2, 'eth0').u32(3, 1).bytes(6, hex('ff020000')), /MCAST_GROUP6: 4 bytes, expected 16/],
+      ['with a 1-byte SYNC_ID', (w) => w.u32(1, 1).str(2, 'eth0').u8(3, 1), /u32: 1 bytes, expected 4/],
+      ['with a truncated attribute', (w) => w.u32(1, 1).raw(hex('0800 0200 6574')), /bad attribute length 8 at offset 8/],
+    ];
+    malformed.forEach(([what, write, message]) => {
+      it(`a dump ${what} is refused with a WireError saying so`, function () {
+        const w = new AttrWriter();
+        write(w);
+        assert.throws(() => decodeDaemon(w.take()), (e: unknown) => e instanceof WireError && message.test(e.message));
+      });
+    });
+
+    const bad: [string, SyncDaemon, RegExp][] = [
+      ['a 16-byte interface name', { ...master, ifname: 'x'.repeat(16) }, /sync interface name must be 1\.\.15 bytes/],
+      ['an empty interface name', { ...master, ifname: '' }, /sync interface name/],
+      ['sync id 256', { ...master, syncId: 256 }, /sync id must be an integer 0\.\.255, got 256/],
+      ['a unicast IPv4 group', { ...master, group: '10.0.0.1' }, /sync group must be a multicast address/],
+      ['a unicast IPv6 group', { ...master, group: 'fe80::1' }, /sync group must be a multicast address/],
+      ['a group that is no address', { ...master, group: '224.0.0' }, /not an IPv4 address/],
+      ['port 0', { ...master, port: 0 }, /sync port must be an integer 1\.\.65535, got 0/],
+      ['ttl 256', { ...master, ttl: 256 }, /sync ttl must be an integer 1\.\.255/],
+      ['maxlen 65536', { ...master, maxlen: 65536 }, /sync maxlen/],
+      ['state "both"', { ...master, state: 'both' as 'master' }, /sync daemon state must be master or backup/],
+    ];
+    bad.forEach(([what, d, message]) => {
+      it(`${what} is refused before sending, as EINVAL naming the daemon`, async function () {
+        assert.throws(() => encodeDaemon(d), (e: unknown) => e instanceof WireError && message.test(e.message));
+        // The client refuses it before it even needs a socket.
+        await assert.rejects(new IpvsClient().startDaemon(d), (e: unknown) => {
+          assert.ok(e instanceof IpvsError && e.code === 'EINVAL' && e.op === 'startDaemon', String(e));
+          assert.ok(e.message.startsWith(`startDaemon ${d.state} sync daemon (mcast=${d.ifname}, syncid=${d.syncId}): `), e.message);
+          return true;
+        });
+      });
+    });
+  });
+
   describe('round trips', function () {
     const services: Service[] = [
       makeService({ family: 4, protocol: 'tcp', address: '10.1.2.3', port: 443, scheduler: 'wrr' }),
@@ -372,6 +471,9 @@ describe('ipvs-netlink codec (host, no kernel)', function () {
       [['addDestination', 17, 'FWM 1 -> 1.1.1.1:0'], 'EEXIST', 'addDestination FWM 1 -> 1.1.1.1:0: Destination already exists'],
       [['deleteDestination', 2, 'FWM 1 -> 1.1.1.1:0'], 'ENOENT', 'deleteDestination FWM 1 -> 1.1.1.1:0: No such destination'],
       [['flush', 1], 'EPERM', 'flush: Permission denied (you must be root)'],
+      [['startDaemon', 17, 'master sync daemon (mcast=eth1, syncid=1)'], 'EEXIST', 'startDaemon master sync daemon (mcast=eth1, syncid=1): A sync daemon of this state is already running'],
+      [['startDaemon', 19, 'backup sync daemon (mcast=nosuch0, syncid=0)'], 'ENODEV', 'startDaemon backup sync daemon (mcast=nosuch0, syncid=0): No such network interface'],
+      [['stopDaemon', 3, 'backup sync daemon'], 'ESRCH', 'stopDaemon backup sync daemon: No daemon is running'],
     ];
     texts.forEach(([args, code, message]) => {
       it(`errno ${args[1]} on ${args[0]} is ${code}: "${message}"`, function () {

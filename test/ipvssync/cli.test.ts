@@ -134,6 +134,37 @@ describe('ipvssync command line', () => {
     assert.match(l.out, /^UDP  192\.168\.1\.1:53 rr$/m);
   });
 
+  it('--dry-run --once with ipvs_sync_daemon both prints the daemon starts; --list ends with them as ipvsadm -L --daemon', () => {
+    appendFileSync(d.configFile, 'ipvs_sync_daemon both\nipvs_sync_interface eth1\nipvs_sync_id 3\nipvs_sync_group ff02::81\n');
+    const r = run(['-c', d.configFile, '--dry-run', '--once', '--list']);
+    assert.equal(r.code, 0, r.err);
+    const out = r.out.split('\n');
+    assert.deepEqual(out.slice(0, 4), [
+      'add service tcp 10.0.0.1:80 wrr',
+      'add dest tcp 10.0.0.1:80 -> 10.0.1.5:80 route w=10',
+      'start master sync daemon (mcast=eth1, syncid=3, maxlen=1452, group=ff02::81, port=8848, ttl=1)',
+      'start backup sync daemon (mcast=eth1, syncid=3, maxlen=1452, group=ff02::81, port=8848, ttl=1)',
+    ]);
+    assert.deepEqual(out.slice(-3), [
+      'master sync daemon (mcast=eth1, syncid=3, maxlen=1452, group=ff02::81, port=8848, ttl=1)',
+      'backup sync daemon (mcast=eth1, syncid=3, maxlen=1452, group=ff02::81, port=8848, ttl=1)',
+      '',
+    ]);
+  });
+
+  it('a bad ipvs_sync_* key stops the start-up and fails -t, naming file:line', () => {
+    appendFileSync(d.configFile, 'ipvs_sync_daemon master\nipvs_sync_id 256\n');
+    const r = run(['-c', d.configFile, '--dry-run', '--once']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, new RegExp(`${d.configFile}:9: ipvs_sync_id: "256" is not a whole number from 0 to 255\n`));
+    assert.match(r.err, new RegExp(`${d.configFile}:8: ipvs_sync_daemon: master needs ipvs_sync_interface`));
+    assert.match(r.err, new RegExp(`ipvssync main config \\[${d.configFile}\\] ERROR`));
+    const t = run(['-c', d.configFile, '-t']);
+    assert.equal(t.code, 1);
+    assert.equal(t.out, `ipvssync main config [${d.configFile}] ERROR\n`);
+    assert.match(t.err, /:9: ipvs_sync_id: "256"/);
+  });
+
   it('an invalid full file at start-up: syntax ERROR, exit 1', () => {
     writeFileSync(d.fullFile, 'virtual vname=x\n');
     const r = run(['-c', d.configFile, '--dry-run', '--once']);

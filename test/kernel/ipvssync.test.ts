@@ -1,44 +1,21 @@
 // Real-kernel tests of ipvssync: boots the lab guest once, runs the guest-side scenarios
 // (dist/test/kernel/guest/ipvssync-scenarios.js) there, and asserts each of its checks as its own test.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { labUnavailable, runInGuest, type GuestRunResult } from '../../lab/lab.js';
-import { IPVSSYNC_CHECKS, type IpvssyncCheckId, type IpvssyncReport } from './guest/ipvssync-checks.js';
+import { IPVSSYNC_CHECKS, type IpvssyncReport } from './guest/ipvssync-checks.js';
+import { itPerCheck, runGuestScript, type GuestScriptRun } from './guest-run.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const GUEST_SCRIPT = 'dist/test/kernel/guest/ipvssync-scenarios.js';
 
 describe('ipvssync against a real IPVS kernel, fed by hand-offs and by surealived (qemu lab)', function () {
   this.timeout(20 * 60_000);
-  let run: GuestRunResult | undefined;
-  let report: IpvssyncReport | undefined;
-  let failure = '';
+  let g: GuestScriptRun<IpvssyncReport> = { run: undefined, report: undefined, failure: 'not run' };
 
   before(async function () {
-    const why = labUnavailable();
-    if (why) {
-      console.log(`      (skipped: ${why})`);
-      this.skip();
-    }
-    assert.ok(existsSync(join(REPO, GUEST_SCRIPT)), `${GUEST_SCRIPT} missing: build first (npx tsc -p .)`);
-    run = await runInGuest(`modprobe ip_vs && node ${GUEST_SCRIPT} "$LAB_SHARE/ipvssync-report.json" /tmp/ipvssync-lab`, {
-      cwd: REPO,
-      timeoutMs: 8 * 60_000,
-    });
-    const text = await readFile(join(run.shareDir, 'ipvssync-report.json'), 'utf8').catch(() => '');
-    if (text) report = JSON.parse(text) as IpvssyncReport;
-    if (!text || run.code !== 0) {
-      failure =
-        `guest run: exit ${run.code}${run.timedOut ? ', timed out' : ''}\n` +
-        `--- output ---\n${run.output.slice(-4000)}\n--- console ---\n${run.console.slice(-2000)}`;
-    }
-    await rm(run.shareDir, { recursive: true, force: true });
+    g = await runGuestScript<IpvssyncReport>(this, GUEST_SCRIPT, `modprobe ip_vs && node ${GUEST_SCRIPT} "$LAB_SHARE/ipvssync-report.json" /tmp/ipvssync-lab`, 'ipvssync-report.json', { timeoutMs: 8 * 60_000 });
   });
 
   it('the guest boots, runs the scenarios and exits 0', function () {
+    const { run, report, failure } = g;
     assert.ok(run, 'no guest run');
     assert.equal(run.code, 0, failure);
     assert.ok(report, failure);
@@ -47,12 +24,5 @@ describe('ipvssync against a real IPVS kernel, fed by hand-offs and by surealive
     console.log(`      (guest ms per check: ${report.checks.map((c) => `${c.id} ${c.ms}`).join(', ')})`);
   });
 
-  for (const [id, title] of Object.entries(IPVSSYNC_CHECKS) as [IpvssyncCheckId, string][]) {
-    it(`${id}: ${title}`, function () {
-      assert.ok(report, failure || 'no report from the guest');
-      const r = report.checks.find((x) => x.id === id);
-      assert.ok(r, `check ${id} did not run in the guest (an earlier failure stopped the script?)\n${failure}`);
-      assert.ok(r.ok, r.detail);
-    });
-  }
+  itPerCheck(IPVSSYNC_CHECKS, () => g);
 });

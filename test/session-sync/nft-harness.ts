@@ -5,7 +5,7 @@
 
 import { createSocket } from 'node:dgram';
 import { createInterface } from 'node:readline';
-import { tableId, type NftEntry } from '../../session-sync/model.js';
+import { tableId, type Change, type NftEntry } from '../../session-sync/model.js';
 import * as codec from '../../session-sync/nft/codec.js';
 import { NftError } from '../../session-sync/nft/errors.js';
 import { NftPoller } from '../../session-sync/nft/poller.js';
@@ -15,6 +15,8 @@ import { NftWriter } from '../../session-sync/nft/writer.js';
 
 export type HarnessRequest =
   | { op: 'poll'; ref: NftRef; now?: number; toleranceMs?: number }
+  /** A poll handing each dump part's changes to `early`: answers the parts and the rest. */
+  | { op: 'pollEarly'; ref: NftRef; now?: number; toleranceMs?: number }
   | { op: 'reset'; ref: NftRef }
   /** What the last poll of `ref` cost (NftPoller.lastStats). */
   | { op: 'stats'; ref: NftRef; toleranceMs?: number }
@@ -68,6 +70,11 @@ async function handle(req: HarnessRequest): Promise<unknown> {
   switch (req.op) {
     case 'poll':
       return pollerFor(req.ref, req.toleranceMs).poll(req.now ?? Date.now());
+    case 'pollEarly': {
+      const parts: Change[][] = [];
+      const rest = await pollerFor(req.ref, req.toleranceMs).poll(req.now ?? Date.now(), (c) => parts.push(c));
+      return { parts, rest };
+    }
     case 'reset':
       for (const [id, p] of pollers) if (id.startsWith(`${tableId(req.ref)}#`)) p.reset();
       return null;

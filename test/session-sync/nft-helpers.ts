@@ -60,6 +60,9 @@ export class Harness {
   poll(ref: NftRef, opts: { now?: number; toleranceMs?: number } = {}): Promise<Change[]> {
     return this.call({ op: 'poll', ref, ...opts });
   }
+  pollEarly(ref: NftRef, opts: { now?: number; toleranceMs?: number } = {}): Promise<{ parts: Change[][]; rest: Change[] }> {
+    return this.call({ op: 'pollEarly', ref, ...opts });
+  }
   write(ref: NftRef, entries: NftEntry[], now?: number): Promise<WriteResult> {
     return this.call(now === undefined ? { op: 'write', ref, entries } : { op: 'write', ref, entries, now });
   }

@@ -203,6 +203,33 @@ describe('nftables sets over netlink in network namespaces', function () {
       assert.deepEqual(summary(await hm.poll(s, TOL)), ['delete 10.0.4.3'], 'an element that expired');
     });
 
+    it('with an early callback, each dump part\'s upserts come as it is read and deletes come at the end', async function () {
+      this.timeout(60_000);
+      const n = 6000;
+      const lines = ['add set inet lb streamed { type ipv4_addr; flags timeout; }', 'add element inet lb streamed {'];
+      for (let i = 0; i < n; i++) lines.push(`10.40.${i >> 8}.${i & 255} timeout 1h,`);
+      lines.push('}');
+      await master.must('nft', ['-f', '-'], `${lines.join('\n')}\n`);
+      const st = ref('streamed');
+      await settled(master, st, n);
+      const first = await hm.pollEarly(st, TOL);
+      // 6,000 elements take several 32 KiB dump parts: they arrive in more than one hand-over.
+      assert.ok(first.parts.length >= 2, `${first.parts.length} parts`);
+      const seen = new Set<string>();
+      for (const part of first.parts) for (const line of summary(part)) {
+        assert.match(line, /^upsert /);
+        assert.ok(!seen.has(line), `${line} handed over twice`);
+        seen.add(line);
+      }
+      assert.equal(seen.size, n);
+      assert.deepEqual(first.rest, [], 'nothing left for the end of the first poll');
+      await master.must('nft', ['-f', '-'], 'delete element inet lb streamed { 10.40.0.1, 10.40.20.7 }\nadd element inet lb streamed { 10.41.0.1 timeout 1h }\n');
+      const second = await hm.pollEarly(st, TOL);
+      assert.deepEqual(second.parts.flatMap((p) => summary(p)), ['upsert 10.41.0.1'], 'the new element, handed over with its part');
+      assert.deepEqual(summary(second.rest).sort(), ['delete 10.40.0.1', 'delete 10.40.20.7'], 'deletes are known only at the end');
+      await master.must('nft', ['delete set inet lb streamed']);
+    });
+
     it('a data change in a map is reported; a deadline moving less than the tolerance is not', async () => {
       const m = ref('mk');
       await hm.poll(m);

@@ -46,7 +46,7 @@ describe('ssyncd options (pure)', () => {
 describe('ssyncd config (pure)', () => {
   it('reads every key with its type; sync_nft takes a list with inet as the default family', () => {
     const r = parseConfig(
-      ['# comment', 'mode backup', 'master_address fd00::1', 'port 9999', 'poll_interval_ms 250', 'sync_recent yes', 'sync_nft lb persist4, ip6 lb m6', 'journal none', 'logging debug'].join('\n'),
+      ['# comment', 'mode backup', 'master_address fd00::1', 'port 9999', 'poll_interval_ms 250', 'sync_recent yes', 'sync_nft lb persist4, ip6 lb m6', 'journal none', 'logging debug', 'tables_apply continuous'].join('\n'),
       'x.cfg',
     );
     assert.ok(r.ok);
@@ -56,6 +56,7 @@ describe('ssyncd config (pure)', () => {
     assert.equal(r.config.pollIntervalMs, 250);
     assert.equal(r.config.syncRecent, true);
     assert.equal(r.config.journal, undefined);
+    assert.equal(r.config.tablesApply, 'continuous');
     assert.deepEqual(r.config.syncNft, [
       { kind: 'nft', family: 'inet', table: 'lb', set: 'persist4' },
       { kind: 'nft', family: 'ip6', table: 'lb', set: 'm6' },
@@ -63,7 +64,7 @@ describe('ssyncd config (pure)', () => {
   });
 
   it('names the file, the line and why for every bad value, and refuses unknown keys', () => {
-    const r = parseConfig(['port 0', 'poll_interval_ms fast', 'sync_recent perhaps', 'bind example.org', 'colour blue', 'sync_nft inet'].join('\n'), '/etc/ssyncd/ssyncd.cfg');
+    const r = parseConfig(['port 0', 'poll_interval_ms fast', 'sync_recent perhaps', 'bind example.org', 'colour blue', 'sync_nft inet', 'tables_apply always'].join('\n'), '/etc/ssyncd/ssyncd.cfg');
     assert.ok(!r.ok);
     assert.deepEqual(r.errors, [
       '/etc/ssyncd/ssyncd.cfg:1: port: "0" is not a port 1-65535',
@@ -72,6 +73,7 @@ describe('ssyncd config (pure)', () => {
       '/etc/ssyncd/ssyncd.cfg:4: bind: "example.org" is not an IPv4 or IPv6 address',
       '/etc/ssyncd/ssyncd.cfg:5: colour: unknown key',
       '/etc/ssyncd/ssyncd.cfg:6: sync_nft: "inet" is not "[family] table set"',
+      '/etc/ssyncd/ssyncd.cfg:7: tables_apply: "always" is not on-write or continuous',
     ]);
     assert.match(parseNftList('inet lb ../x').error ?? '', /set name must start/);
   });

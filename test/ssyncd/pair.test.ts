@@ -68,7 +68,7 @@ function nftMap(j: NftJson, set: string): Map<string, { data: unknown; expiresIn
 describe('ssyncd: a master and two backups in network namespaces', function () {
   this.timeout(120_000);
   let cl: Netns, lb1: Netns, lb2: Netns, lb3: Netns;
-  let h1: Holder, h2: Holder;
+  let h1: Holder, h2: Holder, h3: Holder;
   let master: Daemon, b2: Daemon, b3: Daemon;
   let dir: string;
   let lb12If = '';
@@ -100,7 +100,7 @@ describe('ssyncd: a master and two backups in network namespaces', function () {
       await lb.must('ip6tables', ['-A', 'INPUT', '-p', 'udp', '--dport', '9', '-m', 'recent', '--name', 'sticky6', '--set']);
       await lb.must('nft', ['-f', '-'], RULESET);
     }
-    [h1, h2] = await Promise.all([holderOf(lb1), holderOf(lb2)]);
+    [h1, h2, h3] = await Promise.all([holderOf(lb1), holderOf(lb2), holderOf(lb3)]);
     // Real traffic from the clients: each client's first packets set its recent entry and set element.
     for (const [i, a] of CLIENTS4.entries()) await sendUdp(cl, { family: 4, src: a, dst: '10.1.0.2', count: 1 + (i % 3) });
     for (const a of CLIENTS6) await sendUdp(cl, { family: 6, src: a, dst: 'fd01::2' });
@@ -121,14 +121,15 @@ describe('ssyncd: a master and two backups in network namespaces', function () {
     ];
     master = new Daemon({ ns: lb1, name: 'lb1', args: ['-M', '-p', '7777'], config: common });
     b2 = new Daemon({ ns: lb2, name: 'lb2', args: ['-B', '-a', '10.2.0.1', '-p', '7777'], config: common });
-    b3 = new Daemon({ ns: lb3, name: 'lb3', args: ['-B', '-a', 'fd03::1', '-p', '7777'], config: common });
+    // lb3 is a warm standby: it merges the copy into its own kernel tables as it arrives.
+    b3 = new Daemon({ ns: lb3, name: 'lb3', args: ['-B', '-a', 'fd03::1', '-p', '7777'], config: [...common, 'tables_apply continuous'] });
     await master.start();
     await Promise.all([b2.start(), b3.start()]);
   });
 
   after(async () => {
     for (const d of [master, b2, b3]) await d?.kill9();
-    for (const h of [h1, h2]) h?.child.kill('SIGKILL');
+    for (const h of [h1, h2, h3]) h?.child.kill('SIGKILL');
     await Promise.all([cl, lb1, lb2, lb3].map((n) => n?.destroy()));
     if (dir) rmSync(dir, { recursive: true, force: true });
     for (const d of [master, b2, b3]) if (d) rmSync(d.dir, { recursive: true, force: true });
@@ -155,6 +156,26 @@ describe('ssyncd: a master and two backups in network namespaces', function () {
     const st = await master.json<{ peers: { state: string }[] }>(['status']);
     assert.deepEqual(st.peers.map((p) => p.state), ['connected', 'connected']);
     assert.match(master.log(), /Backup node connected: lb2 .*\(authenticated\)/);
+  });
+
+  it('a backup with `tables_apply continuous` has the tables in its own kernel as they arrive, without a write', async () => {
+    const proc3 = (table: string): Set<string> => new Set(parseRecentTable(table, readFileSync(join(h3.procDir, table), 'latin1')).entries.map((e) => e.addr));
+    const nft3 = async (set: string): Promise<Map<string, number>> => {
+      const j = JSON.parse(await lb3.must('nft', ['-j', 'list', 'set', 'inet', 'lb', set])) as { nftables: { set?: { elem?: (string | NftCliElem)[] } }[] };
+      return new Map((j.nftables.find((x) => x.set)?.set?.elem ?? []).map((e) => (typeof e === 'string' ? [e, 0] : [e.elem!.val, e.elem!.expires ?? 0])));
+    };
+    const hasAll = (got: Set<string> | Map<string, number>, want: Iterable<string>): boolean => [...want].every((a) => got.has(a));
+    assert.ok(await eventually(async () => hasAll(proc3('sticky'), masterProc('sticky')) && hasAll(await nft3('persist4'), CLIENTS4), 10_000), `lb3's kernel never got the copy\n${b3.log()}`);
+    const m = JSON.parse(await lb1.must('nft', ['-j', 'list', 'set', 'inet', 'lb', 'persist4'])) as { nftables: { set?: { elem?: (string | NftCliElem)[] } }[] };
+    const mexp = new Map(m.nftables.find((x) => x.set)!.set!.elem!.map((e) => (typeof e === 'string' ? [e, 0] : [e.elem!.val, e.elem!.expires ?? 0])));
+    for (const [a, exp] of await nft3('persist4')) if (mexp.has(a)) assert.ok(Math.abs(exp - mexp.get(a)!) <= 2, `${a}: expires ${exp} on lb3 vs ${mexp.get(a)} on the master`);
+    assert.match(await lb3.must('nft', ['list', 'map', 'inet', 'lb', 'client_be']), /10\.1\.0\.21 (timeout \S+ )?expires \S+ : 192\.168\.7\.2 \. 8080/);
+    // A change on the master lands in lb3's kernel by itself.
+    await lb1.sh('echo +192.0.2.88 > /proc/net/xt_recent/sticky');
+    await lb1.must('nft', ['add', 'element', 'inet', 'lb', 'client_be', '{ 10.7.7.7 timeout 5m : 192.168.7.3 . 80 }']);
+    const mapped = async (): Promise<boolean> => /10\.7\.7\.7 (timeout \S+ )?expires \S+ : 192\.168\.7\.3 \. 80\b/.test(await lb3.must('nft', ['list', 'map', 'inet', 'lb', 'client_be']));
+    assert.ok(await eventually(async () => proc3('sticky').has('192.0.2.88') && (await mapped()), 10_000), `new entries never reached lb3's kernel\n${b3.log()}`);
+    assert.ok(!backupProc('sticky').has('192.0.2.88'), 'lb2 (on-write) leaves its kernel alone until `write`');
   });
 
   it('write recent and write nft reproduce the tables in the backup kernel, merging (nothing flushed)', async () => {

@@ -37,6 +37,17 @@ export const IPVS_CHECKS = {
   'apply.flood': 'apply() of 5,000 failing ops with an oversized window: every op gets ESRCH, no lost reply (ENOBUFS)',
   'concurrent': '1,000 concurrent addDestination() calls all resolve and all are in the table',
   'flush': 'flush() empties the table (netlink and ipvsadm agree)',
+  'daemons.mixed-family': 'while a service has a destination of the other address family, startDaemon() fails with EINVAL saying why',
+  'daemons.start': 'startDaemon() of a master (defaults) and a backup (maxlen, group, port, ttl) on a dummy interface; getDaemons() returns every field',
+  'daemons.ipvsadm': '`ipvsadm -L --daemon` prints, line for line, what ipvssync prints from getDaemons()',
+  'daemons.stop': 'stopDaemon(master) leaves the backup: getDaemons() and ipvsadm show only it; its kernel thread stays',
+  'daemons.errors': 'a second backup fails with EEXIST, stopping a stopped master with ESRCH, an unknown interface with ENODEV, a unicast group with EINVAL before sending',
+  'daemons.from-ipvsadm': 'a daemon started by ipvsadm with every option reads back through getDaemons() with the same values (port in host order)',
+  'daemons.ipv6': 'master and backup with IPv6 groups on an interface with IPv6: MCAST_GROUP6 read back, maxlen 1452, ipvsadm agrees line for line',
+  'ipvssync.daemons.start': 'ipvssync --once with ipvs_sync_daemon both starts both daemons with the keys\' settings and leaves them running at exit',
+  'ipvssync.daemons.list': '`ipvssync --list` prints `ipvsadm -Ln` followed by `ipvsadm -L --daemon`, exactly',
+  'ipvssync.daemons.again': 'a second ipvssync start with the same keys changes nothing (same kernel threads, nothing started or stopped)',
+  'ipvssync.daemons.restart': 'a changed ipvs_sync_id restarts both daemons with it (new threads, logged with the reason); ipvs_sync_daemon master then stops the backup',
 } as const;
 
 export type IpvsCheckId = keyof typeof IPVS_CHECKS;

@@ -19,6 +19,7 @@ import {
 } from '../../../ipvs-netlink/index.js';
 import { IPVS_CHECKS, type CheckResult, type GuestReport, type IpvsCheckId } from './checks.js';
 import { parseList, parseSave, parseTimeouts, type SavedDest, type SavedService } from './ipvsadm-parse.js';
+import { daemonChecks, ipvssyncDaemonChecks, mixedFamilyCheck, removeSyncInterface } from './sync-daemon-checks.js';
 
 const out = process.argv[2];
 if (!out) throw new Error('usage: ipvs-roundtrip.js <result.json>');
@@ -489,11 +490,19 @@ await check('concurrent', async () => {
   assert.equal((await c.listDestinations(svc)).length, 1000);
 });
 
+// The sync daemons refuse to start while a service mixes address families (pers4 has a v6 tunnel dest).
+await mixedFamilyCheck(check, c);
+
 await check('flush', async () => {
   await c.flush();
   assert.deepEqual(await c.listServices(), []);
   assert.equal(parseSave(ipvsadm('-Sn')).services.size, 0);
 });
+
+const observe = (k: string, v: string): void => void (report.observations[k] = v);
+await daemonChecks(check, c, observe);
+await ipvssyncDaemonChecks(check, c, observe);
+removeSyncInterface();
 
 c.close();
 report.observations['ipvsadm -Ln (end)'] = ipvsadm('-Ln');
