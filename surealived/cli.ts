@@ -93,7 +93,27 @@ async function testConfig(xml: string, main: MainConfig, log: Logger): Promise<n
 async function runForeground(args: CliArgs, xml: string, main: MainConfig, log: Logger): Promise<void> {
   log.always('info', `Starting surealived ${VERSION}`);
   log.always('info', `logging level: ${log.level}`);
-  let daemon: Daemon;
+  // Signal handlers first: start-up writes the hand-off before it returns, and a SIGHUP (a reload by
+  // whoever saw that file) arriving before the handlers existed would kill the daemon. Signals during
+  // start-up are acted on once it is done.
+  let daemon: Daemon | undefined;
+  let stopping = false;
+  let reloadPending = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`surealived: received signal ${sig} - stopping...`);
+    if (daemon) void daemon.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    log.info('surealived: received signal SIGHUP - reloading configuration');
+    if (daemon) void daemon.reload();
+    else reloadPending = true;
+  });
+  // A vanished peer must never kill the daemon (the original did not ignore SIGPIPE: bug 11.23).
+  process.on('SIGPIPE', () => undefined);
   try {
     const watchdogPid = Number(process.env[WATCHDOG_PID_ENV] ?? -1);
     daemon = await Daemon.start({ xmlPath: xml, main, log, noSync: args.noSync, noOfflineDump: args.noDump || !main.useOfflineDump, watchdogPid });
@@ -104,21 +124,8 @@ async function runForeground(args: CliArgs, xml: string, main: MainConfig, log: 
     } else log.error(`surealived: cannot start: ${(e as Error).message}`);
     process.exit(1);
   }
-  let stopping = false;
-  const stop = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`surealived: received signal ${sig} - stopping...`);
-    void daemon.stop().then(() => process.exit(0));
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGHUP', () => {
-    log.info('surealived: received signal SIGHUP - reloading configuration');
-    void daemon.reload();
-  });
-  // A vanished peer must never kill the daemon (the original did not ignore SIGPIPE: bug 11.23).
-  process.on('SIGPIPE', () => undefined);
+  if (stopping) void daemon.stop().then(() => process.exit(0));
+  else if (reloadPending) void daemon.reload();
 }
 
 async function main(): Promise<void> {
