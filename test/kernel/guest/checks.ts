@@ -1,6 +1,8 @@
 // The checks the guest-side IPVS script runs, by id, shared with the host test so that the host can
 // declare one mocha `it` per check before the guest has run (and notice a check that never reported).
 
+import type { GuestCheckReport, GuestCheckResult } from './report.js';
+
 export const IPVS_CHECKS = {
   'open': 'open() resolves the IPVS generic-netlink family',
   'info': 'getInfo() reports version 1.2.1 and the connection table size that ipvsadm prints',
@@ -52,16 +54,5 @@ export const IPVS_CHECKS = {
 
 export type IpvsCheckId = keyof typeof IPVS_CHECKS;
 
-export interface CheckResult {
-  id: IpvsCheckId;
-  ok: boolean;
-  ms: number;
-  detail?: string;
-}
-
-export interface GuestReport {
-  kernel: string;
-  checks: CheckResult[];
-  /** Facts worth knowing but not asserted (kernel behaviour that ipvsadm hides). */
-  observations: Record<string, string>;
-}
+export type CheckResult = GuestCheckResult<IpvsCheckId>;
+export type GuestReport = GuestCheckReport<IpvsCheckId>;

@@ -1,11 +1,12 @@
 // Runs INSIDE the lab guest (a throwaway root: the host root read-only under a tmpfs overlay), called by
 // test/packaging/deb.test.ts: installs the package with dpkg -i, checks its files, runs the daemons by
 // their units' own ExecStart lines with the units' user and capabilities, talks to them, then removes
-// and purges it. Writes { checks: [{ id, ok, detail }] } to argv[3].
+// and purges it. Writes its report ({ checks: [{ id, ok, ms, detail }], ... }, report.ts) to argv[3].
 //   node deb-checks.js <package.deb> <report.json>
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { GuestReportWriter } from './report.js';
 
 // The ids test/packaging/deb.test.ts expects, one `it` each (titles there).
 type DebCheckId = 'install' | 'files' | 'user' | 'configTest' | 'manPages' | 'unitsVerify' | 'surealived' | 'ipvssync' | 'ssyncd' | 'remove' | 'purge';
@@ -16,20 +17,10 @@ if (!deb || !reportPath) {
   process.stderr.write('usage: deb-checks.js <package.deb> <report.json>\n');
   process.exit(2);
 }
-const checks: { id: DebCheckId; ok: boolean; detail?: string }[] = [];
-const save = (): void => writeFileSync(reportPath, JSON.stringify({ checks }, null, 2));
-
-async function check(id: DebCheckId, body: () => Promise<void> | void): Promise<void> {
-  try {
-    await body();
-    checks.push({ id, ok: true });
-    console.log(`ok   ${id}`);
-  } catch (e) {
-    checks.push({ id, ok: false, detail: (e as Error).message });
-    console.log(`FAIL ${id}: ${(e as Error).message}`);
-  }
-  save();
-}
+const g = new GuestReportWriter<DebCheckId>(reportPath);
+const checks = g.report.checks;
+const save = (): void => g.save();
+const check = (id: DebCheckId, body: () => Promise<void> | void): Promise<boolean> => g.check(id, body);
 
 function fail(msg: string): never {
   throw new Error(msg);

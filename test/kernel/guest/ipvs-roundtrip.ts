@@ -2,10 +2,8 @@
 // compares with ipvsadm's views; writes a GuestReport as JSON to the path given as argv[2].
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
-import { release } from 'node:os';
 import {
   IpvsClient,
   IpvsError,
@@ -17,28 +15,18 @@ import {
   type Service,
   type ServiceSelector,
 } from '../../../ipvs-netlink/index.js';
-import { IPVS_CHECKS, type CheckResult, type GuestReport, type IpvsCheckId } from './checks.js';
+import { IPVS_CHECKS, type IpvsCheckId } from './checks.js';
+import { GuestReportWriter } from './report.js';
 import { parseList, parseSave, parseTimeouts, type SavedDest, type SavedService } from './ipvsadm-parse.js';
 import { daemonChecks, ipvssyncDaemonChecks, mixedFamilyCheck, removeSyncInterface } from './sync-daemon-checks.js';
 
 const out = process.argv[2];
 if (!out) throw new Error('usage: ipvs-roundtrip.js <result.json>');
 
-const report: GuestReport = { kernel: release(), checks: [], observations: {} };
+const g = new GuestReportWriter<IpvsCheckId>(out);
+const report = g.report;
+const check = (id: IpvsCheckId, body: () => Promise<void> | void): Promise<boolean> => g.check(id, body);
 const ipvsadm = (...args: string[]): string => execFileSync('ipvsadm', args, { encoding: 'utf8' });
-
-async function check(id: IpvsCheckId, body: () => Promise<void> | void): Promise<void> {
-  const t0 = Date.now();
-  const r: CheckResult = { id, ok: true, ms: 0 };
-  try {
-    await body();
-  } catch (e) {
-    r.ok = false;
-    r.detail = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
-  }
-  r.ms = Date.now() - t0;
-  report.checks.push(r);
-}
 
 async function rejectsWith(p: Promise<unknown>, code: IpvsErrorCode, text?: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
@@ -174,7 +162,7 @@ await check('open', async () => {
   opened = true;
 });
 if (!opened) {
-  writeFileSync(out, JSON.stringify(report, null, 2));
+  g.save();
   process.exit(0);
 }
 
@@ -499,7 +487,7 @@ await check('flush', async () => {
   assert.equal(parseSave(ipvsadm('-Sn')).services.size, 0);
 });
 
-const observe = (k: string, v: string): void => void (report.observations[k] = v);
+const observe = (k: string, v: string): void => g.observe(k, v);
 await daemonChecks(check, c, observe);
 await ipvssyncDaemonChecks(check, c, observe);
 removeSyncInterface();
@@ -508,4 +496,4 @@ c.close();
 report.observations['ipvsadm -Ln (end)'] = ipvsadm('-Ln');
 const missingChecks = Object.keys(IPVS_CHECKS).filter((id) => !report.checks.some((r) => r.id === id));
 if (missingChecks.length) report.observations['checks not run'] = missingChecks.join(', ');
-writeFileSync(out, JSON.stringify(report, null, 2));
+g.save();

@@ -1,6 +1,8 @@
 // The checks the guest-side ipvssync script runs, by id, shared with the host test so that it can
 // declare one mocha `it` per check before the guest has run (and notice a check that never reported).
 
+import type { GuestCheckReport, GuestCheckResult } from './report.js';
+
 export const IPVSSYNC_CHECKS = {
   'kill.partial': 'ipvssync SIGKILLed in the middle of the full sync of a 500 x 20 hand-off leaves a partial table',
   'kill.converge': 'restarted, it converges to exactly the desired table (full file + a two-file diff chain), netlink dump',
@@ -23,16 +25,5 @@ export const IPVSSYNC_CHECKS = {
 
 export type IpvssyncCheckId = keyof typeof IPVSSYNC_CHECKS;
 
-export interface IpvssyncCheckResult {
-  id: IpvssyncCheckId;
-  ok: boolean;
-  ms: number;
-  detail?: string;
-}
-
-export interface IpvssyncReport {
-  kernel: string;
-  checks: IpvssyncCheckResult[];
-  /** Facts worth knowing but not asserted (timings, counts at the kill). */
-  observations: Record<string, string>;
-}
+export type IpvssyncCheckResult = GuestCheckResult<IpvssyncCheckId>;
+export type IpvssyncReport = GuestCheckReport<IpvssyncCheckId>;

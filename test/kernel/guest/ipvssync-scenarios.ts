@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IpvsClient } from '../../../ipvs-netlink/index.js';
-import { type IpvssyncCheckId, type IpvssyncCheckResult, type IpvssyncReport } from './ipvssync-checks.js';
+import { type IpvssyncCheckId } from './ipvssync-checks.js';
+import { GuestReportWriter } from './report.js';
 import {
   expectedRows,
   formatDiff,
@@ -32,28 +32,11 @@ const out = process.argv[2];
 if (!out) throw new Error('usage: ipvssync-scenarios.js <result.json>');
 const WORK = process.argv[3] ?? '/tmp/ipvssync-lab';
 
-const report: IpvssyncReport = { kernel: release(), checks: [], observations: {} };
-const save = (): void => writeFileSync(out, JSON.stringify(report, null, 2));
-const observe = (k: string, v: string | number): void => {
-  report.observations[k] = String(v);
-  save();
-};
-
-async function check(id: IpvssyncCheckId, body: () => Promise<void> | void): Promise<boolean> {
-  const t0 = Date.now();
-  const r: IpvssyncCheckResult = { id, ok: true, ms: 0 };
-  try {
-    await body();
-  } catch (e) {
-    r.ok = false;
-    r.detail = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
-  }
-  r.ms = Date.now() - t0;
-  report.checks.push(r);
-  process.stdout.write(`check ${id}: ${r.ok ? 'ok' : 'FAILED'} (${r.ms} ms)\n`);
-  save();
-  return r.ok;
-}
+const g = new GuestReportWriter<IpvssyncCheckId>(out);
+const report = g.report;
+const save = (): void => g.save();
+const observe = (k: string, v: string | number): void => g.observe(k, v);
+const check = (id: IpvssyncCheckId, body: () => Promise<void> | void): Promise<boolean> => g.check(id, body);
 
 const c = await new IpvsClient().open();
 const procs: Proc[] = [];

@@ -1,6 +1,8 @@
 // The checks the guest-side kmodule script runs, by id, shared with the host test so that it can declare
 // one mocha `it` per check before the guest has run (and notice a check that never reported).
 
+import type { GuestCheckReport, GuestCheckResult } from './report.js';
+
 export const KMODULE_CHECKS = {
   'module.ours': 'the loaded xt_recent is the one just built: /sys/module/xt_recent/version is surealived-1, srcversion equals the .ko file\'s, taint O',
   'upstream.ours': 'upstream "+addr", "-addr", "/" (and their odd inputs) give the results upstream documents',
@@ -23,16 +25,5 @@ export const KMODULE_CHECKS = {
 
 export type KmoduleCheckId = keyof typeof KMODULE_CHECKS;
 
-export interface KmoduleCheckResult {
-  id: KmoduleCheckId;
-  ok: boolean;
-  ms: number;
-  detail?: string;
-}
-
-export interface KmoduleReport {
-  kernel: string;
-  checks: KmoduleCheckResult[];
-  /** Facts worth knowing but not asserted (spreads, counts, timings). */
-  observations: Record<string, string>;
-}
+export type KmoduleCheckResult = GuestCheckResult<KmoduleCheckId>;
+export type KmoduleReport = GuestCheckReport<KmoduleCheckId>;

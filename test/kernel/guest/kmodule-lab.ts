@@ -15,7 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseTimerListJiffies } from '../../../session-sync/recent/jiffies.js';
 import { canonicalAddr } from '../../../session-sync/model.js';
 import { chronologicalStamps, parseRecentTable, type ParsedRecentLine } from '../../../session-sync/recent/parse.js';
-import { type KmoduleCheckId, type KmoduleCheckResult, type KmoduleReport } from './kmodule-checks.js';
+import { type KmoduleCheckId } from './kmodule-checks.js';
+import { GuestReportWriter } from './report.js';
 import { malformedCorpus, RESTORE_LEN_MAX, upstreamSteps, type MalformedCategory } from './kmodule-corpus.js';
 import { ssyncdEndToEnd } from './kmodule-e2e.js';
 import { UdpSender } from './udp-sender-client.js';
@@ -28,12 +29,10 @@ const OURS = 'surealived-1';
 const PROC = '/proc/net/xt_recent';
 const fsExt = createRequire(import.meta.url)('fs-ext') as { seekSync(fd: number, off: number, whence: number): number };
 
-const report: KmoduleReport = { kernel: release(), checks: [], observations: {} };
-const save = (): void => writeFileSync(out, JSON.stringify(report, null, 2));
-const observe = (k: string, v: string | number): void => {
-  report.observations[k] = String(v);
-  save();
-};
+const g = new GuestReportWriter<KmoduleCheckId>(out);
+const report = g.report;
+const save = (): void => g.save();
+const observe = (k: string, v: string | number): void => g.observe(k, v);
 
 // ------------------------------------------------------------------------------------------------
 // Small edges: commands, /proc writes and reads, the kernel clock.
@@ -124,22 +123,13 @@ const tainted = (): number => Number(readFileSync('/proc/sys/kernel/tainted', 'l
 
 // ------------------------------------------------------------------------------------------------
 
-async function check(id: KmoduleCheckId, body: () => Promise<void> | void, ours = true): Promise<boolean> {
-  const t0 = Date.now();
-  const r: KmoduleCheckResult = { id, ok: true, ms: 0 };
-  try {
+/** A check, with the module proven ours before and after it (unless `ours` is false). */
+function check(id: KmoduleCheckId, body: () => Promise<void> | void, ours = true): Promise<boolean> {
+  return g.check(id, async () => {
     if (ours) assertOurs(`before ${id}`);
     await body();
     if (ours) assertOurs(`after ${id}`);
-  } catch (e) {
-    r.ok = false;
-    r.detail = e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e);
-  }
-  r.ms = Date.now() - t0;
-  report.checks.push(r);
-  process.stdout.write(`check ${id}: ${r.ok ? 'ok' : 'FAILED'} (${r.ms} ms)\n`);
-  save();
-  return r.ok;
+  });
 }
 
 interface StepResult {

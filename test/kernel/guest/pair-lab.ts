@@ -13,6 +13,7 @@ import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './ipvssync-lab.js';
 import type { Held as HeldState } from './pair-client.js';
 import { hzFromSamples, parseTimerListJiffies } from '../../../session-sync/recent/jiffies.js';
 import { parseRecentTable } from '../../../session-sync/recent/parse.js';
@@ -90,19 +91,16 @@ function sh(cmd: string): string {
 const nsSh = (ns: string, cmd: string): string => sh(`ip netns exec ${ns} sh -c '${cmd.replace(/'/g, `'\\''`)}'`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `f` (a throw counts as not yet) until it holds; throws naming `what` after `ms`. */
 async function until(what: string, ms: number, f: () => boolean | Promise<boolean>, stepMs = 100): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    let ok = false;
+  const ok = await waitFor(async () => {
     try {
-      ok = await f();
+      return await f();
     } catch {
-      ok = false;
+      return false;
     }
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(stepMs);
-  }
+  }, ms, stepMs);
+  if (!ok) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 interface Proc {

@@ -10,7 +10,7 @@ import { fromNlSyncDaemon } from '../../../ipvssync/netlink-backend.js';
 import type { IpvsCheckId } from './checks.js';
 import { handoffPaths, writeHandoff, writeMainConfig, type HandoffPaths, type HandoffVirtual } from './ipvssync-lab.js';
 
-type Check = (id: IpvsCheckId, body: () => Promise<void> | void) => Promise<void>;
+type Check = (id: IpvsCheckId, body: () => Promise<void> | void) => Promise<unknown>;
 
 const IF = 'syncd0';
 const ipvsadm = (...args: string[]): string => execFileSync('ipvsadm', args, { encoding: 'utf8' });
