@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "prober",
-      "sources": ["testers/native/prober.c"],
+      "sources": ["testers/native/prober.c", "testers/native/icmp.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     },
     {

@@ -5,7 +5,7 @@
 // Options: --reals 10000 --commands 1000 --connections 4
 
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,21 +14,13 @@ import { parseArgs } from 'node:util';
 import { realAddr } from './addresses.js';
 import { shebangFlags } from './daemon-flags.js';
 import { controlCommand } from '../common/control-client.js';
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+import { refusedPort as freePort } from '../test/helpers/servers.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = join(here, '../surealived/cli.js');
 const SERVER_PORT = 18901;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 /** Send `lines` pipelined on one connection; resolve when as many replies have arrived. */
 function burst(port: number, lines: readonly string[]): Promise<{ replies: number; errors: string[] }> {

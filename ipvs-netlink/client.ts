@@ -36,7 +36,10 @@ import { AttrWriter, WireError, parseGenl, type NetlinkMessage } from './wire.js
 const EMPTY = Buffer.alloc(0);
 const noSubject = (): string => '';
 
-export interface IpvsClientOptions extends TransportOptions {}
+export interface IpvsClientOptions extends TransportOptions {
+  /** Generic-netlink family to resolve; default "IPVS". Tests name one no kernel has, to reach ENOIPVS on any host. */
+  genlFamily?: string;
+}
 
 export interface ApplyOptions {
   /** Ops per datagram (one ACK each); default 256, at most the socket's `maxInFlight`. */
@@ -66,7 +69,7 @@ export class IpvsClient {
       throw new IpvsError('EOTHER', 'open', `open: cannot create a generic netlink socket: ${String(e)}`);
     }
     try {
-      this.family = await t.resolveFamily(IPVS_GENL_NAME);
+      this.family = await t.resolveFamily(this.opts.genlFamily ?? IPVS_GENL_NAME);
     } catch (e) {
       t.close();
       if (e instanceof NetlinkRequestError && e.errno === constants.errno.ENOENT) {

@@ -23,7 +23,8 @@ import { loadNotifyDump, readBootClock, saveNotifyDump, saveNotifyDumpSync } fro
 import { loadStatsDump, saveStatsDump, saveStatsDumpSync } from './state/stats-dump.js';
 import { recordProbe, updateVirtualStats, type ProbeSample } from './stats/statistics.js';
 import { createStatsLogWriter, ensureStatsDir, type RealCycleRecord, type StatsLogWriter } from './stats/stats-log.js';
-import { runRealNotifier, runVirtualNotifier } from './notify/run.js';
+import { runRealNotifier, runSorryNotifier, runVirtualNotifier } from './notify/run.js';
+import { applyFallbacks, retiredSorries, sorryLogLine, type FallbackEffects } from './engine/fallback.js';
 import { commDumpEnabled, commDumpPath, createCommDump, type CommDump } from './debugcomm.js';
 import { ControlServer } from './control/server.js';
 import type { ControlInfo, ControlTarget } from './control/target.js';
@@ -88,9 +89,12 @@ export class Daemon implements ControlTarget {
   private stopped = false;
   /** Descriptors open before the first probe (measured once, at start). */
   private openAtStart = 0;
+  /** Panic mode and sorry servers (engine/fallback.ts): logs, the sorry notifiers, diff lines. */
+  private readonly fallbackFx: FallbackEffects;
 
   private constructor(private readonly opts: DaemonOptions, private readonly registry: TesterRegistry) {
     const m = opts.main;
+    this.fallbackFx = { log: opts.log, queue: (d) => this.handoff?.queueReal(d), notifySorry: (s, dir) => void runSorryNotifier(s, dir, opts.log) };
     this.handoff =
       opts.noSync || m.noSync
         ? null
@@ -168,19 +172,14 @@ export class Daemon implements ControlTarget {
     if (m.debugComm) await mkdir(m.debugCommPath, { recursive: true }).catch((e: Error) => opts.log.warn(`cannot create debug_comm_path ${m.debugCommPath}: ${e.message}`));
     await ensureStatsDir({ statsDir: m.statsDir, logStats: m.logStats, logStatsCombined: m.logStatsCombined }, opts.log);
     d.states = states;
+    for (const v of states) applyFallbacks(v, d.fallbackFx, false); // the forced full write carries them
     await d.handoff?.writeFull(states, true);
-    if (opts.control ?? true) {
-      d.control = await ControlServer.start({
-        target: d,
-        host: m.listenAddr || '127.0.0.1',
-        port: m.listenPort,
-        ...(m.controlSocket ? { unixPath: m.controlSocket } : {}),
-        ...(m.metricsListenPort > 0 ? { metricsHttp: { host: m.metricsListenAddr, port: m.metricsListenPort } } : {}),
-        maxConnections: m.controlMaxClients > 0 ? m.controlMaxClients : 1024,
-        idleTimeoutMs: (m.controlIdleTimeout > 0 ? m.controlIdleTimeout : 60) * 1000,
-        log: opts.log,
-      });
-      opts.log.info(`control port listening on ${m.listenAddr}:${d.control.tcpAddress.port}`);
+    try {
+      if (opts.control ?? true) d.control = await d.startControl();
+    } catch (e) {
+      // The hand-off holds descriptors (lock, current diff file) from the first write.
+      await d.handoff?.close();
+      throw e;
     }
     d.openAtStart = openDescriptorCount() ?? 0;
     d.applyDescriptorBudget();
@@ -189,6 +188,22 @@ export class Daemon implements ControlTarget {
     d.periodic = setInterval(() => d.onSecond(), 1000);
     opts.log.info(`surealived: ${config.virtuals.length} virtuals, ${states.reduce((n, v) => n + v.reals.length, 0)} reals, ${d.engine.probeCount} probes`);
     return d;
+  }
+
+  private async startControl(): Promise<ControlServer> {
+    const m = this.opts.main;
+    const control = await ControlServer.start({
+      target: this,
+      host: m.listenAddr || '127.0.0.1',
+      port: m.listenPort,
+      ...(m.controlSocket ? { unixPath: m.controlSocket } : {}),
+      ...(m.metricsListenPort > 0 ? { metricsHttp: { host: m.metricsListenAddr, port: m.metricsListenPort } } : {}),
+      maxConnections: m.controlMaxClients > 0 ? m.controlMaxClients : 1024,
+      idleTimeoutMs: (m.controlIdleTimeout > 0 ? m.controlIdleTimeout : 60) * 1000,
+      log: this.opts.log,
+    });
+    this.opts.log.info(`control port listening on ${m.listenAddr}:${control.tcpAddress.port}`);
+    return control;
   }
 
   /**
@@ -205,7 +220,12 @@ export class Daemon implements ControlTarget {
     }
     const next = buildState(config.virtuals);
     carryOverState(this.states, next);
+    for (const s of retiredSorries(this.states, next)) {
+      this.opts.log.info(sorryLogLine(s.virtual.config, s.config, false, null, 'no longer in the configuration'));
+      this.fallbackFx.notifySorry(s, 'DOWN');
+    }
     this.states = next;
+    for (const v of next) applyFallbacks(v, this.fallbackFx, false); // the forced full write below carries them
     this.lastProbe.clear();
     this.roundStart.clear();
     this.comms.clear();
@@ -241,6 +261,7 @@ export class Daemon implements ControlTarget {
 
   commitRset(real: RealState): Promise<void> {
     this.handoff?.queueReal(real);
+    applyFallbacks(real.virtual, this.fallbackFx, true);
     return this.persistOverrides();
   }
 
@@ -293,6 +314,7 @@ export class Daemon implements ControlTarget {
 
   private onTransition(r: RealState): void {
     this.handoff?.queueReal(r);
+    applyFallbacks(r.virtual, this.fallbackFx, true);
     this.offlineDirty = true;
     const tc = r.virtual.config.tester;
     if (tc.realNotifyUp || tc.realNotifyDown) void runRealNotifier(r, r.online ? 'UP' : 'DOWN', this.opts.log);
@@ -335,22 +357,25 @@ export class Daemon implements ControlTarget {
 
   /** Once a second: periodic full hand-off, per-round stats logs, stats.dump. */
   private onSecond(): void {
+    // Fallbacks follow every change at once (verdicts, rset); this sweep catches any other (an rset undone).
+    for (const v of this.states) applyFallbacks(v, this.fallbackFx, true);
     void this.handoff?.maybeWritePeriodic(this.states);
     const m = this.opts.main;
     const now = Date.now();
-    if (m.logStats || m.logStatsCombined) this.writeStatsRounds(now);
+    if (m.gatherStats || m.logStats || m.logStatsCombined) this.endStatsRounds(now);
     if (m.gatherStats && now - this.lastStatsSave > m.statsDumpSavesec * 1000) {
       this.lastStatsSave = now;
-      for (const v of this.states) updateVirtualStats(v.stats, v.reals);
       void saveStatsDump(m.statsDump, this.states, (v) => v.stats, this.opts.log);
     }
   }
 
   /**
-   * The original wrote a stats block per virtual at each cycle end; reals are now probed on their own
-   * schedule, so a block is written every loopdelay seconds with each real's latest probe.
+   * The original updated a virtual's statistics and wrote its stats block at each cycle end; reals are
+   * now probed on their own schedule, so a round ends every loopdelay seconds (at least 1 s) and uses
+   * each real's latest probe.
    */
-  private writeStatsRounds(now: number): void {
+  private endStatsRounds(now: number): void {
+    const m = this.opts.main;
     for (const v of this.states) {
       if (v.reals.length === 0) continue;
       const start = this.roundStart.get(v);
@@ -360,6 +385,8 @@ export class Daemon implements ControlTarget {
       }
       if (now - start < Math.max(1000, v.config.tester.loopdelay * 1000)) continue;
       this.roundStart.set(v, now);
+      if (m.gatherStats) updateVirtualStats(v.stats, v.reals);
+      if (!m.logStats && !m.logStatsCombined) continue;
       const reals: RealCycleRecord[] = [];
       for (const r of v.reals) {
         const lp = this.lastProbe.get(r);

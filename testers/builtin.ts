@@ -7,6 +7,9 @@ import { httpTester } from './http.js';
 import { dnsTester } from './dns.js';
 import { execTester } from './exec.js';
 import { noTestTester } from './no-test.js';
+import { smtpTester } from './smtp.js';
+import { udpTester } from './udp.js';
+import { pingTester } from './ping.js';
 
 export const BUILTIN_TESTERS: readonly Tester[] = [
   tcpTester as Tester,
@@ -14,4 +17,7 @@ export const BUILTIN_TESTERS: readonly Tester[] = [
   dnsTester as Tester,
   execTester as Tester,
   noTestTester as Tester,
+  smtpTester as Tester,
+  udpTester as Tester,
+  pingTester as Tester,
 ];

@@ -138,7 +138,7 @@ export function earlyProblem(elapsedMs: number): ProbeProblem {
  * that was just reset can crash the process (use after free in TLSWrap, seen on Node 20). Running
  * TLS over this JS stream keeps the two handles apart: any teardown ends in raw.resetAndDestroy().
  */
-class ResetOnDestroyStream extends Duplex {
+export class ResetOnDestroyStream extends Duplex {
   constructor(private readonly raw: net.Socket) {
     super({ allowHalfOpen: false });
     raw.on('data', (chunk: Buffer) => {
@@ -170,10 +170,34 @@ class ResetOnDestroyStream extends Duplex {
 /** Abortive close (RST, the original's SO_LINGER {1,0}): no TIME_WAIT on either side. */
 export function resetSocket(raw: net.Socket): void {
   if (raw.destroyed) return;
-  // resetAndDestroy() on a socket still connecting would wait for the connection; a plain
-  // destroy of a half-open socket sends nothing and leaves no TIME_WAIT either.
-  if (raw.connecting) raw.destroy();
+  if (raw.connecting) return resetConnecting(raw);
+  if (!canReset(raw)) raw.destroy();
   else raw.resetAndDestroy();
+}
+
+/**
+ * A socket still connecting as far as this event loop knows: on a busy loop the kernel may have
+ * completed the connection long ago (a deadline handled before the connect event), and a plain
+ * close would then send a FIN and leave a TIME_WAIT here. resetAndDestroy() would wait for the
+ * connect event, for ever against a real that drops SYNs. So the handle is reset at once (SO_LINGER
+ * {1,0}, as resetAndDestroy does it: an RST if the connection is up, nothing on the wire if the SYN
+ * is still unanswered). Before connect() ran there is no descriptor and nothing to close abortively.
+ */
+function resetConnecting(raw: net.Socket): void {
+  // Node's own reset path (net.Socket#_reset, behind resetAndDestroy); a plain destroy if it is gone.
+  const internal = raw as unknown as { _reset?: () => void; _handle?: { fd?: number } | null };
+  if (typeof internal._reset === 'function' && (internal._handle?.fd ?? -1) >= 0) internal._reset();
+  else raw.destroy();
+}
+
+/**
+ * Whether resetAndDestroy() can work on `raw` (connected). Once the peer's FIN has arrived, Node
+ * ends our side too (allowHalfOpen off): libuv then refuses the reset (EINVAL) and Node (20) leaves
+ * the handle open for good: one descriptor leaked per probe, and a process that spins at exit. The
+ * peer closed first, so a plain close leaves no TIME_WAIT on our side either.
+ */
+function canReset(raw: net.Socket): boolean {
+  return !raw.connecting && !raw.writableEnded;
 }
 
 /** Records the bytes a socket writes and reads (debugcomm); costs nothing when off. */
@@ -317,7 +341,7 @@ export class ProbeConnection implements DeadlineBound {
     let resetting = false;
     raw.destroy = (err?: Error): net.Socket => {
       if (err != null && !this.settled) this.socketError(err);
-      if (!resetting && !raw.destroyed && !raw.connecting) {
+      if (!resetting && !raw.destroyed && canReset(raw)) {
         resetting = true;
         return raw.resetAndDestroy();
       }

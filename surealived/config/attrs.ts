@@ -89,6 +89,17 @@ export function parseThreshold(text: string): Parsed<Threshold> {
   return ok({ value, percent });
 }
 
+/**
+ * A percentage 0..100, integral or decimal, optionally followed by `%` (`panic="50"`, `"12.5%"`).
+ */
+export function parsePercent(text: string): Parsed<number> {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
+  if (!m) return fail(`${q(text)} is not a percentage (e.g. 50 or 50%)`);
+  const value = Number(m[1]);
+  if (!(value >= 0 && value <= 100)) return fail(`${q(text)} is out of range (0..100%)`);
+  return ok(value);
+}
+
 /** A string limited to `maxBytes` bytes (UTF-8), as the original's fixed buffers were. */
 export function checkLength(text: string, maxBytes: number): string | undefined {
   const n = Buffer.byteLength(text, 'utf8');

@@ -62,6 +62,29 @@ export interface RealConfig {
   readonly source: SourceRef;
 }
 
+/**
+ * The sorry server of a virtual (`<sorry>`, extension; keepalived's sorry_server, ldirectord's
+ * fallback): never probed, put into IPVS with its weight while no real of the virtual serves (gets a
+ * non-zero IPVS weight), taken out as soon as one does (engine/fallback.ts decides).
+ */
+export interface SorryConfig {
+  readonly name: string;
+  readonly addr: string; // IPv4 or IPv6 literal, canonical form
+  readonly family: 4 | 6;
+  readonly port: number;
+  /** 1..65535: the IPVS weight while the sorry server is in service. */
+  readonly weight: number;
+  readonly uthresh: number;
+  readonly lthresh: number;
+  readonly rt: Forwarding;
+  /** keepalived's sorry_server_inhibit: out of service it stays in IPVS at weight 0 instead of being deleted. */
+  readonly inhibit: boolean;
+  /** Run when the sorry server is put in (UP) / taken out (DOWN), with the real notifier's arguments. */
+  readonly notifyUp?: string;
+  readonly notifyDown?: string;
+  readonly source: SourceRef;
+}
+
 export interface VirtualConfig {
   readonly name: string;
   readonly proto: VProto;
@@ -76,6 +99,14 @@ export interface VirtualConfig {
   readonly ops: boolean;
   readonly tester: TesterConfig;
   readonly reals: readonly RealConfig[];
+  /**
+   * Healthy panic threshold in percent (`panic`, extension; Envoy's healthy_panic_threshold): while
+   * fewer than this share of the reals the operator left ONLINE pass their tests, test verdicts are
+   * disregarded and every real stays in IPVS. Absent or 0: off.
+   */
+  readonly panic?: number;
+  /** The `<sorry>` server, if any. */
+  readonly sorry?: SorryConfig;
   readonly source: SourceRef;
 }
 

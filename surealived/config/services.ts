@@ -8,12 +8,12 @@ import { AttrError, type AttrSpec, type AttrValues, type GenericSettings, type T
 import { GENERIC_TESTER_ATTRS } from '../../testers/registry.js';
 import { anyAddr, parseIp, unusableReason, type IpAddr } from '../../common/addr.js';
 import {
-  checkLength, checkName, parseBool, parseFlag, parseInt32, parseIntRange, parsePort, parseSeconds, parseThreshold,
+  checkLength, checkName, parseBool, parseFlag, parseInt32, parseIntRange, parsePercent, parsePort, parseSeconds, parseThreshold,
   parseUint, quote, type Parsed,
 } from './attrs.js';
 import { IssueList, type ConfigIssue } from './issues.js';
 import type {
-  Forwarding, RealConfig, ServiceConfig, SourceRef, TesterConfig, Threshold, VirtualConfig, VProto,
+  Forwarding, RealConfig, ServiceConfig, SorryConfig, SourceRef, TesterConfig, Threshold, VirtualConfig, VProto,
 } from './model.js';
 import type { XmlAttr, XmlElement } from './xml-tree.js';
 
@@ -37,7 +37,7 @@ const STATS_SAMPLES_MAX = 20;
 const PATH_MAX_BYTES = 511;
 const NO_THRESHOLD: Threshold = { value: 0, percent: false };
 /** Testers that do not connect anywhere, so a testport of 0 is meaningful for them. */
-const PORTLESS_TESTERS: readonly string[] = ['no-test', 'exec'];
+const PORTLESS_TESTERS: readonly string[] = ['no-test', 'exec', 'ping'];
 const SCHED_RE = /^[a-z0-9_]{1,15}$/;
 
 const q = quote;
@@ -299,10 +299,14 @@ class Builder {
     const pers = r.opt('pers', (t) => parseUint(t)) ?? 0;
     const ops = r.opt('ops', parseFlag) ?? false;
     if (ops && proto !== undefined && proto !== 'udp') r.warning('ops', 'one-packet scheduling only applies to udp virtuals (ignored)');
+    // Extension: the healthy panic threshold (engine/fallback.ts).
+    const panic = r.opt('panic', parsePercent) ?? 0;
     r.warnUnknown();
 
     const tester = this.testerOf(el, ctx);
-    const reals = this.reals(el, ctx, tester.part, rt, ip?.family);
+    const seen: RealsSeen = { names: new Map(), endpoints: new Map() };
+    const reals = this.reals(el, ctx, tester.part, rt, ip?.family, seen);
+    if (panic > 0 && tester.realCount === 0) r.warning('panic', 'the virtual has no reals: the panic threshold never applies');
 
     // A fwmark virtual has no address of its own: its family is that of its reals (tun reals aside).
     let family: 4 | 6 = ip?.family ?? 4;
@@ -315,18 +319,23 @@ class Builder {
         }
       }
     }
+    const sorry = this.sorryOf(el, ctx, rt, fwmark > 0 ? family : ip?.family, seen);
     const addr = fwmark > 0 ? anyAddr(family) : ip?.addr;
     const identity = fwmark > 0 ? `fwmark ${fwmark}` : proto !== undefined && addr !== undefined && port !== undefined ? `${proto} ${family === 6 ? `[${addr}]` : addr}:${port}` : undefined;
     const draft: VirtualDraft = { line: el.line, ctx, ...(vname === undefined ? {} : { name: vname }), ...(identity === undefined ? {} : { identity }) };
 
     const testerDone = tester.part !== undefined && reals.length === tester.realCount;
-    if (vname === undefined || proto === undefined || addr === undefined || port === undefined || sched === undefined || rt === undefined || !testerDone) {
+    if (vname === undefined || proto === undefined || addr === undefined || port === undefined || sched === undefined || rt === undefined || !testerDone || sorry === null) {
       return { draft };
     }
     const source: SourceRef = { file: this.input.file, line: el.line };
     return {
       draft,
-      config: { name: vname, proto, addr, family, port, fwmark, sched, rt, pers, ops, tester: tester.part!.config, reals, source },
+      config: {
+        name: vname, proto, addr, family, port, fwmark, sched, rt, pers, ops, tester: tester.part!.config, reals, source,
+        ...(panic > 0 ? { panic } : {}),
+        ...(sorry === undefined ? {} : { sorry }),
+      },
     };
   }
 
@@ -339,10 +348,10 @@ class Builder {
       if (child.tag === 'tester') {
         if (testerEl !== undefined) this.issues.error(child.line, `${ctx}: double 'tester' tag!`);
         else testerEl = child;
-      } else if (child.tag === 'real') {
-        realCount++;
-        // The original's message; it reads oddly, so the reason is added.
-        if (first) this.issues.error(child.line, `${ctx}: Unknown tag inside virtual: (real): the <tester> must be the first element`);
+      } else if (child.tag === 'real' || child.tag === 'sorry') {
+        if (child.tag === 'real') realCount++;
+        // The original's message; it reads oddly, so the reason is added. (<sorry> is ours: checked in sorryOf.)
+        if (first) this.issues.error(child.line, `${ctx}: Unknown tag inside virtual: (${child.tag}): the <tester> must be the first element`);
       } else {
         this.issues.error(child.line, `${ctx}: Unknown tag inside virtual: (${child.tag})`);
       }
@@ -462,10 +471,9 @@ class Builder {
   }
 
   /** The reals of a virtual; without a usable tester only their own attributes are checked. */
-  private reals(vel: XmlElement, vctx: string, part: TesterPart | undefined, vrt: Forwarding | undefined, vfamily: 4 | 6 | undefined): RealConfig[] {
+  private reals(vel: XmlElement, vctx: string, part: TesterPart | undefined, vrt: Forwarding | undefined, vfamily: 4 | 6 | undefined, seen: RealsSeen): RealConfig[] {
     const out: RealConfig[] = [];
-    const names = new Map<string, number>();
-    const endpoints = new Map<string, number>();
+    const { names, endpoints } = seen;
     const t = part?.config;
     const needsPort = t !== undefined && !PORTLESS_TESTERS.includes(t.tester.name);
     let n = 0;
@@ -507,7 +515,7 @@ class Builder {
         else names.set(rname, el.line);
       }
       if (ip !== undefined && port !== undefined) {
-        const key = ip.family === 6 ? `[${ip.addr}]:${port}` : `${ip.addr}:${port}`;
+        const key = endpointKey(ip, port);
         const first = endpoints.get(key);
         if (first !== undefined) r.error('addr', `duplicate real ${key} (first defined at line ${first})`);
         else endpoints.set(key, el.line);
@@ -530,6 +538,67 @@ class Builder {
       });
     }
     return out;
+  }
+
+  /**
+   * The virtual's `<sorry>` (extension): undefined when there is none, null when it is unusable
+   * (reported). It has a real's attributes minus the probe ones (it is never probed), and must not be
+   * one of the virtual's reals (same address and port, or same name).
+   */
+  private sorryOf(vel: XmlElement, vctx: string, vrt: Forwarding | undefined, vfamily: 4 | 6 | undefined, seen: RealsSeen): SorryConfig | undefined | null {
+    const els = vel.children.filter((c) => c.tag === 'sorry');
+    if (els.length === 0) return undefined;
+    for (const extra of els.slice(1)) this.issues.error(extra.line, `${vctx}: double 'sorry' tag! (first at line ${els[0]!.line}; a virtual has at most one sorry server)`);
+    const el = els[0]!;
+    const rawName = el.attrs.get('name')?.value;
+    const ctx = `${vctx}: sorry ${rawName !== undefined ? q(rawName) : 'server'}`;
+    const r = new AttrReader(el, ctx, this.issues);
+    for (const child of el.children) this.issues.error(child.line, `${ctx}: Unknown tag inside sorry: (${child.tag})`);
+    const sname = r.req('name', name);
+    const ip = r.req('addr', hostAddr);
+    const port = r.req('port', parsePort);
+    // Weight 0 would put a server that can take no connection in place of the reals.
+    const weight = r.req('weight', (x) => parseIntRange(x, 1, 65535, 'a sorry server weight'));
+    const uthresh = r.opt('uthresh', (x) => parseUint(x)) ?? 0;
+    const lthresh = r.opt('lthresh', (x) => parseUint(x)) ?? 0;
+    const rt = r.opt('rt', oneOf<Forwarding>(['dr', 'masq', 'tun'])) ?? vrt;
+    const inhibit = r.opt('inhibit', parseFlag) ?? false;
+    const script = (key: string): string | undefined => {
+      const p = r.opt(key, path);
+      if (p !== undefined) this.checkScript(r, key, p);
+      return p;
+    };
+    const notifyUp = script('notify_up');
+    const notifyDown = script('notify_down');
+    r.warnUnknown((a) => (a === 'testport' || a === 'bindaddr' || GENERIC_TESTER_ATTRS.includes(a) ? 'a sorry server is never probed' : undefined));
+
+    let ok = sname !== undefined && ip !== undefined && port !== undefined && weight !== undefined && rt !== undefined;
+    if (sname !== undefined) {
+      const real = seen.names.get(sname);
+      if (real !== undefined) {
+        r.error('name', `the real at line ${real} has the same name: a sorry server must not be one of the virtual's reals`);
+        ok = false;
+      }
+    }
+    if (ip !== undefined && port !== undefined) {
+      const key = endpointKey(ip, port);
+      const real = seen.endpoints.get(key);
+      if (real !== undefined) {
+        r.error('addr', `${key} is also the real at line ${real}: a sorry server must not be one of the virtual's reals`);
+        ok = false;
+      }
+      if (vfamily !== undefined && ip.family !== vfamily && rt !== 'tun') {
+        r.error('addr', `IPv${ip.family} sorry server in an IPv${vfamily} virtual (only rt="tun" may mix families)`);
+        ok = false;
+      }
+    }
+    if (!ok) return null;
+    return {
+      name: sname!, addr: ip!.addr, family: ip!.family, port: port!, weight: weight!, uthresh, lthresh, rt: rt!, inhibit,
+      ...(notifyUp === undefined ? {} : { notifyUp }),
+      ...(notifyDown === undefined ? {} : { notifyDown }),
+      source: { file: this.input.file, line: el.line },
+    };
   }
 
   /** Tester.compile, once per distinct (tester, values, generic settings). */
@@ -562,6 +631,15 @@ class Builder {
     reader.error(undefined, `the tester failed to compile these attributes: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
+
+/** Names and endpoints of a virtual's reals (line of the first definition), for the sorry server's checks. */
+interface RealsSeen {
+  readonly names: Map<string, number>;
+  readonly endpoints: Map<string, number>;
+}
+
+/** `addr:port`, `[v6]:port`. */
+const endpointKey = (ip: IpAddr, port: number): string => (ip.family === 6 ? `[${ip.addr}]:${port}` : `${ip.addr}:${port}`);
 
 /** Equal keys = identical probes (same tester, target, TLS, timing and attribute values). */
 function probeKey(t: TesterConfig, addr: string, testport: number, values: AttrValues): string {

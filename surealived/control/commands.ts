@@ -10,6 +10,8 @@ import {
   connstatsJson,
   connstatsReply,
   errorReply,
+  fallbacksJson,
+  fallbacksReply,
   invalidRequestReply,
   rlistJson,
   rlistReply,
@@ -55,6 +57,15 @@ export function executeCommand(cmd: Command, ctx: CommandContext): string | Prom
     case 'metrics': {
       const chunks: string[] = [];
       return streamMetrics(t.virtuals, t.counters, t.lateness, (c) => chunks.push(c), t.probeLoad).then(() => `${chunks.join('')}${END_MARKER}\n`);
+    }
+    case 'fallbacks': {
+      let list = t.virtuals;
+      if (cmd.virtual !== null) {
+        const v = selectVirtual(t.virtuals, cmd.virtual);
+        if (!v.ok) return errorReply(v.error);
+        list = [v.value];
+      }
+      return cmd.json ? fallbacksJson(list) : fallbacksReply(list);
     }
     case 'invalid':
       return invalidRequestReply(cmd.line);

@@ -3,7 +3,8 @@
 
 import { LATENESS_BOUNDS_S, type LatenessHistogram } from '../engine/lateness.js';
 import type { ProbeLoad } from '../engine/engine.js';
-import { effectiveWeight, presentInIpvs, type RealState, type RState, type TestCounters, type VirtualState } from '../engine/state.js';
+import { ipvsWeight, presentInIpvs, type RealState, type RState, type TestCounters, type VirtualState } from '../engine/state.js';
+import { decideFallbacks } from '../engine/fallback.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -90,7 +91,7 @@ const REAL_FAMILIES: readonly RealFamily[] = [
     lines: (r, l) => RSTATES.map((st) => `surealived_real_rstate{${l},rstate="${st}"} ${r.rstate === st ? 1 : 0}\n`).join(''),
   },
   g('surealived_real_in_ipvs', 'Whether the real is present in the IPVS table (1) or removed (0).', (r) => (presentInIpvs(r) ? 1 : 0)),
-  g('surealived_real_weight', 'Effective IPVS weight of the real (0 when offline or not ONLINE).', effectiveWeight),
+  g('surealived_real_weight', 'Effective IPVS weight of the real (0 when offline or not ONLINE; in panic a failing real keeps its weight).', ipvsWeight),
   g('surealived_real_configured_weight', 'Weight of the real in the XML configuration.', (r) => r.config.weight),
   g('surealived_real_probe_latency_seconds', 'Duration of the last evaluated probe of the real.', (r) => r.stats.lastLatencyMs / 1000),
   {
@@ -106,11 +107,66 @@ const REAL_FAMILIES: readonly RealFamily[] = [
 /** Reals per chunk of the exposition: small enough that building one costs a few ms. */
 const REALS_PER_CHUNK = 1000;
 
+const virtualLabelCache = new WeakMap<VirtualState['config'], string>();
+
+function virtualLabels(v: VirtualState): string {
+  const c = v.config;
+  let text = virtualLabelCache.get(c);
+  if (text === undefined) {
+    const pairs: Labels = [
+      ['virtual', c.name],
+      ['vproto', c.proto],
+      ['vaddr', c.addr],
+      ['vport', String(c.port)],
+      ['vfwmark', String(c.fwmark)],
+    ];
+    text = pairs.map(([k, val]) => `${k}="${escapeLabelValue(val)}"`).join(',');
+    virtualLabelCache.set(c, text);
+  }
+  return text;
+}
+
+/**
+ * Per-virtual fallback families (engine/fallback.ts): panic mode of every virtual, its threshold where
+ * one is set, reals serving, and the sorry server where one is configured (labelled with the sorry
+ * server as `real`, `raddr`, `rport`).
+ */
+function* fallbackChunks(virtuals: readonly VirtualState[]): Generator<string> {
+  const decisions = virtuals.map((v) => decideFallbacks(v));
+  const fam = function* (name: string, help: string, line: (v: VirtualState, i: number, l: string) => string | null): Generator<string> {
+    let out = helpText(name, 'gauge', help);
+    for (let i = 0; i < virtuals.length; i++) {
+      const v = virtuals[i]!;
+      const text = line(v, i, virtualLabels(v));
+      if (text !== null) out += text;
+      if ((i + 1) % REALS_PER_CHUNK === 0) {
+        yield out;
+        out = '';
+      }
+    }
+    if (out !== '') yield out;
+  };
+  yield* fam('surealived_virtual_panic', 'Whether the virtual is in panic mode (1): too few reals pass their tests, verdicts disregarded, every real kept in IPVS.', (v, _i, l) => `surealived_virtual_panic{${l}} ${v.panic ? 1 : 0}\n`);
+  yield* fam('surealived_virtual_panic_threshold_percent', 'Panic threshold of the virtual: panic while fewer than this percentage of its ONLINE reals pass (virtuals with one set).', (_v, i, l) =>
+    decisions[i]!.threshold > 0 ? `surealived_virtual_panic_threshold_percent{${l}} ${decisions[i]!.threshold}\n` : null,
+  );
+  yield* fam('surealived_virtual_reals_passing', 'Reals of the virtual left ONLINE by the operator that pass their tests (the panic share is taken over surealived_virtual_reals_eligible).', (_v, i, l) => `surealived_virtual_reals_passing{${l}} ${decisions[i]!.passing}\n`);
+  yield* fam('surealived_virtual_reals_eligible', 'Reals of the virtual left ONLINE by the operator.', (_v, i, l) => `surealived_virtual_reals_eligible{${l}} ${decisions[i]!.eligible}\n`);
+  yield* fam('surealived_virtual_reals_serving', 'Reals of the virtual with a non-zero IPVS weight (panic applied); 0 brings the sorry server in.', (_v, i, l) => `surealived_virtual_reals_serving{${l}} ${decisions[i]!.serving}\n`);
+  yield* fam('surealived_virtual_sorry_active', 'Whether the sorry server of the virtual is in service (1) (virtuals with one configured).', (v, _i, l) => {
+    const so = v.sorry;
+    if (so === null) return null;
+    const c = so.config;
+    return `surealived_virtual_sorry_active{${l},real="${escapeLabelValue(c.name)}",raddr="${escapeLabelValue(c.addr)}",rport="${c.port}"} ${so.active ? 1 : 0}\n`;
+  });
+}
+
 /** The exposition in chunks, in order; `lateness` is read (and its max taken) by the last chunk. */
 function* metricsChunks(virtuals: readonly VirtualState[], counters: TestCounters, lateness?: LatenessHistogram, load?: ProbeLoad): Generator<string> {
   const reals = virtuals.flatMap((v) => v.reals);
   yield family('surealived_virtuals', 'gauge', 'Virtuals in the service configuration.', [[[], virtuals.length]]) +
     family('surealived_reals', 'gauge', 'Reals in the service configuration.', [[[], reals.length]]);
+  yield* fallbackChunks(virtuals);
   for (const f of REAL_FAMILIES) {
     let out = helpText(f.name, f.type, f.help);
     for (let i = 0; i < reals.length; i++) {

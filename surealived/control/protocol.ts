@@ -41,6 +41,8 @@ export type Command =
     }
   | { readonly kind: 'connstats'; readonly json: boolean }
   | { readonly kind: 'metrics' }
+  /** Panic mode and sorry server of every virtual, or of the one selected (extension). */
+  | { readonly kind: 'fallbacks'; readonly json: boolean; readonly virtual: VirtualSelector | null }
   | { readonly kind: 'invalid'; readonly line: string };
 
 /** Split into `key=value` pairs like g_strsplit_set: `a=b=c` is a=b, `a=` is a="", tokens without `=` are skipped. */
@@ -99,7 +101,7 @@ export function parseRsetArgs(args: ReadonlyMap<string, string>): RsetArgs {
 /**
  * Parse one request line (without `\n`; a trailing `\r` is stripped here). The line is cut at a NUL
  * byte because the original handled it as a C string. Command words by prefix, in the original's
- * order: vlist, rlist, stats, rset, connstats; `metrics` is ours.
+ * order: vlist, rlist, stats, rset, connstats; `metrics` and `fallbacks` are ours.
  */
 export function parseCommand(raw: string): Command {
   let line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
@@ -115,5 +117,11 @@ export function parseCommand(raw: string): Command {
   }
   if (line.startsWith('connstats')) return { kind: 'connstats', json };
   if (line.startsWith('metrics')) return { kind: 'metrics' };
+  if (line.startsWith('fallbacks')) {
+    // Without a selector every virtual is listed; with one (vname=, or vproto= and the rest) just that one.
+    const args = parseArgs(line);
+    const selects = args.has('vname') || args.has('vproto');
+    return { kind: 'fallbacks', json, virtual: selects ? parseVirtualSelector(args) : null };
+  }
   return { kind: 'invalid', line };
 }

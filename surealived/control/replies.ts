@@ -1,8 +1,9 @@
 // Byte-exact reply texts of the control port (spec 9.3) and their JSON forms, pure.
 // Text replies end with `_SD_CMD_END_\n`; error replies are one line without it, as the original.
 
+import { decideFallbacks, sorryEntryNow } from '../engine/fallback.js';
 import {
-  effectiveWeight,
+  ipvsWeight,
   presentInIpvs,
   type RealState,
   type RState,
@@ -75,7 +76,8 @@ export function rlistReply(v: VirtualState): string {
   if (v.reals.length === 0) s += 'EMPTY LIST - no reals defined in virtual\n';
   v.reals.forEach((r, i) => {
     const c = r.config;
-    s += `r:${i} rname=${c.name} raddr=${c.addr} rport=${c.port} currwgt=${effectiveWeight(r)} confwgt=${c.weight} ronline=${bool(r.online)} rstate=${r.rstate}\n`;
+    // currwgt: the IPVS weight (with the virtual in panic, a failing real keeps its weight).
+    s += `r:${i} rname=${c.name} raddr=${c.addr} rport=${c.port} currwgt=${ipvsWeight(r)} confwgt=${c.weight} ronline=${bool(r.online)} rstate=${r.rstate}\n`;
   });
   return s + END;
 }
@@ -88,13 +90,57 @@ export function rlistJson(v: VirtualState): string {
       rname: r.config.name,
       raddr: r.config.addr,
       rport: r.config.port,
-      currwgt: effectiveWeight(r),
+      currwgt: ipvsWeight(r),
       confwgt: r.config.weight,
       ronline: r.online,
       rstate: r.rstate,
       override: r.override ? { weight: r.override.weight, percent: r.override.percent } : null,
       inipvs: presentInIpvs(r),
     })),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// fallbacks (extension): panic mode and sorry server per virtual
+
+/**
+ * One line per virtual, then the end marker:
+ * `v:<idx> <vlist fields> panic=<TRUE|FALSE> panic_threshold=<N> passing=<n> eligible=<n> serving=<n> sorry=<IN|OUT|NONE>`
+ * followed, for a virtual with a sorry server, by ` sname=<n> saddr=<a> sport=<n> sweight=<w> currwgt=<w> inipvs=<TRUE|FALSE>`.
+ * panic and sorry are the states the hand-off carries; the counts are the current ones.
+ */
+export function fallbacksReply(virtuals: readonly VirtualState[]): string {
+  let s = '';
+  for (const v of virtuals) {
+    const d = decideFallbacks(v);
+    s += `v:${v.index} ${virtualFields(v)} panic=${bool(v.panic)} panic_threshold=${d.threshold} passing=${d.passing} eligible=${d.eligible} serving=${d.serving}`;
+    const so = v.sorry;
+    if (so === null) s += ' sorry=NONE\n';
+    else {
+      const e = sorryEntryNow(so);
+      const c = so.config;
+      s += ` sorry=${so.active ? 'IN' : 'OUT'} sname=${c.name} saddr=${c.addr} sport=${c.port} sweight=${c.weight} currwgt=${e.weight} inipvs=${bool(e.present)}\n`;
+    }
+  }
+  return s + END;
+}
+
+export function fallbacksJson(virtuals: readonly VirtualState[]): string {
+  return jsonReply({
+    virtuals: virtuals.map((v) => {
+      const d = decideFallbacks(v);
+      const so = v.sorry;
+      const e = so === null ? null : sorryEntryNow(so);
+      return {
+        ...virtualJson(v),
+        panic: { active: v.panic, threshold: d.threshold, passing: d.passing, eligible: d.eligible },
+        serving: d.serving,
+        sorry:
+          so === null || e === null
+            ? null
+            : { name: so.config.name, addr: so.config.addr, port: so.config.port, weight: so.config.weight, inhibit: so.config.inhibit, active: so.active, currwgt: e.weight, inipvs: e.present },
+      };
+    }),
   });
 }
 

@@ -143,6 +143,8 @@ export class Engine {
   private readonly untested = new Map<VirtualState, number>();
   /** Deadline batches not yet fired, by wheel tick. */
   private readonly batches = new Map<number, DeadlineBatch>();
+  /** Batches whose deadline came in this wheel advance, expired in the check phase (see queueExpiry). */
+  private expiring: DeadlineBatch[] = [];
   /** Probe starts per ms, over all groups (for the start budget). */
   private startRate = 0;
   private budgetTick = -1;
@@ -262,6 +264,7 @@ export class Engine {
     this.wheel.stop();
     for (const b of this.batches.values()) b.controller.abort();
     this.batches.clear();
+    this.expiring = [];
     for (let i = this.waitHead; i < this.waitQueue.length; i++) this.waitQueue[i]!.waiting = false;
     this.waitQueue = [];
     this.waitHead = 0;
@@ -275,8 +278,25 @@ export class Engine {
     this.wheel.advance();
   }
 
+  /**
+   * Deadlines are due in the timers phase of the event loop, before the poll phase reads the sockets.
+   * After a stall (GC, a busy host) answers that arrived in time may still be unread: judging then
+   * would fail probes that succeeded. So the batch expires in the check phase (setImmediate), after
+   * the poll phase has delivered what is already there.
+   */
+  private queueExpiry(b: DeadlineBatch): void {
+    this.expiring.push(b);
+    if (this.expiring.length === 1) setImmediate(this.expirePending);
+  }
+
+  private readonly expirePending = (): void => {
+    const due = this.expiring;
+    this.expiring = [];
+    for (const b of due) this.expireBatch(b);
+  };
+
   private fire(item: WheelItem): void {
-    if ('controller' in item) return this.expireBatch(item);
+    if ('controller' in item) return this.queueExpiry(item);
     const g = item;
     if (!g.live || g.running || g.waiting || !this.running) return;
     // Behind probes already waiting, or beyond the descriptor budget: wait in order, unjudged.

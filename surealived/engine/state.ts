@@ -1,7 +1,7 @@
 // Runtime state of virtuals and reals: test results (online), operator overrides (rstate, weight)
 // and statistics. Plain data shared by the engine, the hand-off writer, the dumps and the control port.
 
-import type { RealConfig, VirtualConfig } from '../config/model.js';
+import type { RealConfig, SorryConfig, VirtualConfig } from '../config/model.js';
 import type { LocalErrno } from '../../testers/contract.js';
 import { newRealStats, newVirtualStats, type RealStats, type VirtualStats } from '../stats/statistics.js';
 
@@ -32,11 +32,27 @@ export interface RealState {
 
 export type NotifyState = 'UNKNOWN' | 'UP' | 'DOWN';
 
+/** The runtime side of a virtual's `<sorry>` server (never probed; not one of `reals`). */
+export interface SorryState {
+  readonly kind: 'sorry';
+  readonly virtual: VirtualState;
+  readonly config: SorryConfig;
+  /** In service (in IPVS with its weight), as last applied to the hand-off (engine/fallback.ts decides). */
+  active: boolean;
+}
+
 export interface VirtualState {
   readonly config: VirtualConfig;
   /** Index in the XML (vlist `v:<idx>`). */
   readonly index: number;
   readonly reals: RealState[];
+  /**
+   * In panic mode, as last applied to the hand-off: test verdicts disregarded, every real in IPVS as
+   * if online (engine/fallback.ts decides; the daemon applies).
+   */
+  panic: boolean;
+  /** The `<sorry>` server; null when the virtual has none. */
+  readonly sorry: SorryState | null;
   notifyState: NotifyState;
   /** Aggregates of the reals' statistics (connstats, stats.dump). */
   readonly stats: VirtualStats;
@@ -45,7 +61,8 @@ export interface VirtualState {
 /** Fresh runtime state for a config: every real online, rstate ONLINE, no override (spec 3.5). */
 export function buildState(virtuals: readonly VirtualConfig[]): VirtualState[] {
   return virtuals.map((vc, vi) => {
-    const v: VirtualState = { config: vc, index: vi, reals: [], notifyState: 'UNKNOWN', stats: newVirtualStats() };
+    const v: VirtualState = { config: vc, index: vi, reals: [], panic: false, sorry: null, notifyState: 'UNKNOWN', stats: newVirtualStats() };
+    if (vc.sorry !== undefined) (v as { sorry: SorryState | null }).sorry = { kind: 'sorry', virtual: v, config: vc.sorry, active: false };
     vc.reals.forEach((rc, ri) => {
       v.reals.push({
         virtual: v,
@@ -77,11 +94,32 @@ export function effectiveWeight(r: RealState, asIfOnline = false): number {
   return conf;
 }
 
-/** Whether the real is present in the IPVS table (spec 9.4 presence table). */
-export function presentInIpvs(r: RealState): boolean {
+/**
+ * Whether the real is in the IPVS table when its virtual's panic mode is `panic` (spec 9.4 presence
+ * table; in panic the test verdict is disregarded, so remove_on_fail removes nothing).
+ */
+export function realPresent(r: RealState, panic: boolean): boolean {
   if (r.rstate === 'DOWN') return false;
-  if (!r.online && r.virtual.config.tester.removeOnFail) return false;
+  if (!r.online && !panic && r.virtual.config.tester.removeOnFail) return false;
   return true;
+}
+
+/**
+ * The real's IPVS weight (rweight of the hand-off, rlist currwgt) when its virtual's panic mode is
+ * `panic`: the effective weight if rstate ONLINE and online (in panic: as if online), else 0.
+ */
+export function realWeight(r: RealState, panic: boolean): number {
+  return r.rstate === 'ONLINE' && (r.online || panic) ? effectiveWeight(r, true) : 0;
+}
+
+/** Whether the real is present in the IPVS table now (spec 9.4 table, and the virtual's panic mode). */
+export function presentInIpvs(r: RealState): boolean {
+  return realPresent(r, r.virtual.panic === true);
+}
+
+/** The real's IPVS weight now (0 when absent or not serving; the virtual's panic mode applied). */
+export function ipvsWeight(r: RealState): number {
+  return realWeight(r, r.virtual.panic === true);
 }
 
 /** Process-lifetime test counters (control port `stats`, spec 9.3). */

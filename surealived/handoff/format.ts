@@ -1,10 +1,13 @@
 // The hand-off to ipvssync as text: ipvsfull.cfg and diff lines, byte-exact with SureAliveD (spec 8.3,
 // 8.4) so the original ipvssync can consume them. IPv6 extension: an entry with an IPv6 address on
 // either side is written in a form the original skips whole (see V6).
+// Fallbacks (engine/fallback.ts): a virtual in panic writes its reals as if online; its sorry server
+// is written after its reals as one more `real` line / diff line, so ipvssync needs nothing new.
 
-import type { RealConfig, VirtualConfig } from '../config/model.js';
+import type { Forwarding, VirtualConfig } from '../config/model.js';
 import { localDateTime } from '../../common/log.js';
-import { effectiveWeight, presentInIpvs, type RealState, type VirtualState } from '../engine/state.js';
+import { ipvsWeight, presentInIpvs, type RealState, type SorryState, type VirtualState } from '../engine/state.js';
+import { sorryEntryNow } from '../engine/fallback.js';
 
 export type DiffCmd = 'addreal' | 'chgreal' | 'delreal';
 
@@ -20,11 +23,27 @@ export type DiffCmd = 'addreal' | 'chgreal' | 'delreal';
  */
 export const V6 = 'v6';
 
+/** What a real line needs of a real's or a sorry server's configuration. */
+interface DestConfig {
+  readonly name: string;
+  readonly addr: string;
+  readonly family: 4 | 6;
+  readonly port: number;
+  readonly uthresh: number;
+  readonly lthresh: number;
+  readonly rt: Forwarding;
+}
+
+/** A destination of the hand-off: a real, or a virtual's sorry server. */
+export type HandoffDest = RealState | SorryState;
+
+const isSorry = (d: HandoffDest): d is SorryState => (d as SorryState).kind === 'sorry';
+
 const v6Virtual = (vc: VirtualConfig): boolean => vc.family === 6;
-const v6Real = (rc: RealConfig, vc: VirtualConfig): boolean => vc.family === 6 || rc.family === 6;
+const v6Real = (rc: DestConfig, vc: VirtualConfig): boolean => vc.family === 6 || rc.family === 6;
 
 /** ` rl_thresh=N ru_thresh=N rrt=X` tail shared by full-file and diff real lines. */
-function realTail(rc: RealConfig, vc: VirtualConfig): string {
+function realTail(rc: DestConfig, vc: VirtualConfig): string {
   let s = '';
   if (rc.lthresh > 0) s += ` rl_thresh=${rc.lthresh}`;
   if (rc.uthresh > 0) s += ` ru_thresh=${rc.uthresh}`;
@@ -32,9 +51,17 @@ function realTail(rc: RealConfig, vc: VirtualConfig): string {
   return s;
 }
 
-/** rweight written for a present real: effective weight when ONLINE and online, else 0. */
-function handoffWeight(r: RealState): number {
-  return r.rstate === 'ONLINE' && r.online ? effectiveWeight(r) : 0;
+/**
+ * rweight written for a destination: a real's effective weight when ONLINE and online (in panic: as if
+ * online), else 0; the sorry server's weight while in service, else 0.
+ */
+export function handoffWeight(d: HandoffDest): number {
+  return isSorry(d) ? sorryEntryNow(d).weight : ipvsWeight(d);
+}
+
+/** Whether the destination is in the IPVS table (spec 9.4 table, panic applied; sorry: in service or inhibit). */
+export function handoffPresent(d: HandoffDest): boolean {
+  return isSorry(d) ? sorryEntryNow(d).present : presentInIpvs(d);
 }
 
 export function formatVirtualLine(vc: VirtualConfig): string {
@@ -45,7 +72,8 @@ export function formatVirtualLine(vc: VirtualConfig): string {
   return s;
 }
 
-export function formatRealLine(r: RealState): string {
+/** The `real` line of a real, or of the sorry server (same form). */
+export function formatRealLine(r: HandoffDest): string {
   const rc = r.config;
   const vc = r.virtual.config;
   return `${v6Real(rc, vc) ? V6 : ''}real rname=${rc.name} raddr=${rc.addr} rport=${rc.port} rweight=${handoffWeight(r)}${realTail(rc, vc)}`;
@@ -58,12 +86,14 @@ export function formatFullFile(virtuals: readonly VirtualState[], now: Date, dif
   for (const v of virtuals) {
     out.push(formatVirtualLine(v.config), '\n');
     for (const r of v.reals) if (presentInIpvs(r)) out.push(formatRealLine(r), '\n');
-    if (v.config.reals.length > 0) out.push('\n');
+    // The sorry server after the reals: ipvssync puts a real line in the virtual above it.
+    if (v.sorry && handoffPresent(v.sorry)) out.push(formatRealLine(v.sorry), '\n');
+    if (v.config.reals.length > 0 || v.sorry) out.push('\n');
   }
   return out.join('');
 }
 
-function diffLine(cmd: DiffCmd, r: RealState, weight: number): string {
+function diffLine(cmd: DiffCmd, r: HandoffDest, weight: number): string {
   const vc = r.virtual.config;
   const rc = r.config;
   return (
@@ -74,11 +104,11 @@ function diffLine(cmd: DiffCmd, r: RealState, weight: number): string {
 }
 
 /**
- * Diff lines for the current state of one real (spec 8.4 decision table): absent -> one delreal;
- * present -> addreal followed by an identical chgreal (add if missing, then update).
+ * Diff lines for the current state of one real or sorry server (spec 8.4 decision table): absent ->
+ * one delreal; present -> addreal followed by an identical chgreal (add if missing, then update).
  */
-export function formatDiffLines(r: RealState): string {
-  if (!presentInIpvs(r)) return diffLine('delreal', r, handoffWeight(r));
+export function formatDiffLines(r: HandoffDest): string {
+  if (!handoffPresent(r)) return diffLine('delreal', r, 0);
   const w = handoffWeight(r);
   return diffLine('addreal', r, w) + diffLine('chgreal', r, w);
 }

@@ -6,9 +6,9 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../../common/log.js';
-import type { RealState, VirtualState } from '../engine/state.js';
+import type { VirtualState } from '../engine/state.js';
 import { FileLock } from '../../common/lock.js';
-import { chainLine, diffFilePath, formatDiffLines, formatFullFile } from './format.js';
+import { chainLine, diffFilePath, formatDiffLines, formatFullFile, type HandoffDest } from './format.js';
 
 export interface HandoffPaths {
   readonly lockFile: string;
@@ -33,7 +33,7 @@ export class HandoffWriter {
   private diffPath = '';
   private lastDiffSecond = 0;
   private lastFullAt = 0;
-  private readonly pending = new Set<RealState>();
+  private readonly pending = new Set<HandoffDest>();
   /** Serialises every write: one lock holder at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private flushScheduled = false;
@@ -68,8 +68,11 @@ export class HandoffWriter {
     return this.writeFull(virtuals, false);
   }
 
-  /** Queue the current state of a real for the diff file; written on the next turn of the event loop. */
-  queueReal(r: RealState): void {
+  /**
+   * Queue the current state of a real (or of a virtual's sorry server) for the diff file; written on
+   * the next turn of the event loop (lines are made from the state at that time).
+   */
+  queueReal(r: HandoffDest): void {
     this.pending.add(r);
     if (this.flushScheduled || this.closed) return;
     this.flushScheduled = true;

@@ -1,9 +1,9 @@
 // Glue between the notifier decision and the spawner: updates the virtual's notify state, logs as the
 // original, and starts the configured script. The caller rewrites notify.dump when the state changed.
 
-import type { RealState, VirtualState } from '../engine/state.js';
+import type { RealState, SorryState, VirtualState } from '../engine/state.js';
 import type { Logger } from '../../common/log.js';
-import { realNotifierArgv, virtualNotifierArgv, type NotifyDirection } from './argv.js';
+import { realNotifierArgv, sorryNotifierArgv, virtualNotifierArgv, type NotifyDirection } from './argv.js';
 import { decideVirtualNotify, type NotifyCheck, type NotifyDecision } from './decision.js';
 import { spawnNotifier, type NotifierExit, type NotifierSpawner } from './spawn.js';
 
@@ -44,4 +44,15 @@ export function runRealNotifier(r: RealState, dir: NotifyDirection, log: Logger,
   if (script === undefined) return null;
   log.info(` * trying to execute real notify script [nstate = ${dir}, script = ${script}]`);
   return spawner(realNotifierArgv(script, r, dir), log);
+}
+
+/**
+ * The sorry server put in (UP) or taken out (DOWN): its `<sorry notify_up/notify_down>` script if
+ * defined (extension; argv as the real notifier's, the sorry server as the real).
+ */
+export function runSorryNotifier(s: SorryState, dir: NotifyDirection, log: Logger, spawner: NotifierSpawner = spawnNotifier): Promise<NotifierExit> | null {
+  const script = dir === 'UP' ? s.config.notifyUp : s.config.notifyDown;
+  if (script === undefined) return null;
+  log.info(` * trying to execute sorry notify script [nstate = ${dir}, script = ${script}]`);
+  return spawner(sorryNotifierArgv(script, s, dir), log);
 }

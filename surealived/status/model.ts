@@ -3,7 +3,7 @@
 // 10,000 reals never sends (or renders) them all at once. Pure: time and the tracker come in as data.
 
 import { LATENESS_BOUNDS_S, type LatenessHistogram } from '../engine/lateness.js';
-import { effectiveWeight, presentInIpvs, type RealState, type RState, type VirtualState, type WeightOverride } from '../engine/state.js';
+import { ipvsWeight, presentInIpvs, type RealState, type RState, type VirtualState, type WeightOverride } from '../engine/state.js';
 import type { RealTimes } from './tracker.js';
 
 /**
@@ -57,8 +57,13 @@ export interface VirtualSummary {
   readonly detect_s: number;
   readonly reals: number;
   readonly counts: ConditionCounts;
+  /** Sum of the reals' IPVS weights now (panic applied; the sorry server not counted). */
   readonly weight: number;
   readonly configured_weight: number;
+  /** Panic mode (`<virtual panic>`): test verdicts disregarded, every real kept in IPVS. */
+  readonly panic: boolean;
+  /** The `<sorry>` server and whether it is in service now; null when the virtual has none. */
+  readonly sorry: { readonly name: string; readonly addr: string; readonly port: number; readonly weight: number; readonly active: boolean } | null;
 }
 
 /** A real needing attention, with the virtual it belongs to. */
@@ -158,7 +163,7 @@ export function realStatus(r: RealState, t: RealTimes, now: number): RealStatus 
     fails: r.failCount,
     rstate: r.rstate,
     override: r.override,
-    weight: effectiveWeight(r),
+    weight: ipvsWeight(r),
     configured_weight: r.config.weight,
     in_ipvs: presentInIpvs(r),
     // A success resets the failure run, so a run in progress means the last probe failed.
@@ -181,7 +186,7 @@ export function virtualSummary(v: VirtualState): VirtualSummary {
   let configured = 0;
   for (const r of v.reals) {
     counts[realCondition(r)]++;
-    weight += effectiveWeight(r);
+    weight += ipvsWeight(r);
     configured += r.config.weight;
   }
   return {
@@ -200,6 +205,8 @@ export function virtualSummary(v: VirtualState): VirtualSummary {
     counts,
     weight,
     configured_weight: configured,
+    panic: v.panic,
+    sorry: v.sorry === null ? null : { name: v.sorry.config.name, addr: v.sorry.config.addr, port: v.sorry.config.port, weight: v.sorry.config.weight, active: v.sorry.active },
   };
 }
 

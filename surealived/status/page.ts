@@ -166,6 +166,8 @@ const SCRIPT = `
     const where = v.proto === 'fwmark' ? 'fwmark ' + v.fwmark : hostport(v.addr, v.port) + '/' + v.proto;
     d.append(
       el('summary', {}, el('b', {}, v.name), ' ', el('span', { class: 'dim' }, where), ' ', chips(v.counts), ' ',
+        v.panic ? el('span', { class: 'chip down', 'data-panic': '1' }, 'PANIC: verdicts disregarded') : '', ' ',
+        v.sorry && v.sorry.active ? el('span', { class: 'chip down', 'data-sorry': '1' }, 'sorry server ' + v.sorry.name + ' in service') : '', ' ',
         el('span', { class: 'dim' }, 'weight ' + v.weight + '/' + v.configured_weight + ' \\u00b7 ' + v.tester + ' every ' + v.loopdelay_s + ' s, detects in ' + v.detect_s + ' s')),
     );
     const body = el('div', { class: 'reals' });

@@ -8,7 +8,7 @@ const dummy = (name: string): Tester => ({ name, attrs: [], compile: () => ({}),
 describe('testers: the registry', () => {
   it('has the built-in testers by name', () => {
     const r = TesterRegistry.withBuiltins();
-    assert.deepEqual(r.names(), ['dns', 'exec', 'http', 'no-test', 'tcp']);
+    assert.deepEqual(r.names(), ['dns', 'exec', 'http', 'no-test', 'ping', 'smtp', 'tcp', 'udp']);
     assert.equal(r.get('http')?.name, 'http');
     assert.equal(r.get('lua'), undefined);
   });

@@ -1,5 +1,6 @@
-// A control-port client running on its own thread, so that the event-loop lag measured on the main
-// thread is the server's alone. Sends each connection's bytes, then a sentinel line, and waits for its echo.
+// A control-port client running on its own thread, so that the test's thread (where the daemon runs)
+// only serves. Sends each connection's bytes, then a sentinel line, and waits for its echo; reports
+// progress through shared memory so the main thread can tell, at any moment, whether it is done.
 
 import { connect } from 'node:net';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -16,6 +17,11 @@ export interface WorkerJob {
   readonly connections: readonly WorkerConnection[];
   /** Return everything received (for byte-exact checks of floods). */
   readonly returnOutput: boolean;
+  /**
+   * Int32 slots, two per connection: [2i] bytes received so far, [2i+1] 1 once the connection is done
+   * (sentinel echoed or connection closed). Written with Atomics as data arrives.
+   */
+  readonly progress?: SharedArrayBuffer;
 }
 
 export interface WorkerResult {
@@ -24,7 +30,13 @@ export interface WorkerResult {
   readonly output?: string;
 }
 
-function run(port: number, conn: WorkerConnection, returnOutput: boolean): Promise<WorkerResult> {
+/** Progress of connection `i` as the worker last stored it. */
+export function progressOf(progress: SharedArrayBuffer, i: number): { bytes: number; done: boolean } {
+  const a = new Int32Array(progress);
+  return { bytes: Atomics.load(a, 2 * i), done: Atomics.load(a, 2 * i + 1) === 1 };
+}
+
+function run(port: number, conn: WorkerConnection, returnOutput: boolean, slots: Int32Array | null, i: number): Promise<WorkerResult> {
   return new Promise((resolve) => {
     const echo = Buffer.from(`Invalid request! [${conn.sentinel}]\n`);
     const received: Buffer[] = [];
@@ -34,6 +46,7 @@ function run(port: number, conn: WorkerConnection, returnOutput: boolean): Promi
     const finish = (closedEarly: boolean): void => {
       if (done) return;
       done = true;
+      if (slots) Atomics.store(slots, 2 * i + 1, 1);
       socket.destroy();
       resolve({ bytes, closedEarly, ...(returnOutput ? { output: Buffer.concat(received).toString('utf8') } : {}) });
     };
@@ -43,6 +56,7 @@ function run(port: number, conn: WorkerConnection, returnOutput: boolean): Promi
     });
     socket.on('data', (d: Buffer) => {
       bytes += d.length;
+      if (slots) Atomics.store(slots, 2 * i, bytes);
       if (returnOutput) received.push(d);
       // Only the last bytes can hold the echo (it is the last reply): keep a short tail.
       tail = Buffer.concat([tail, d]).subarray(-(echo.length + d.length));
@@ -56,6 +70,7 @@ function run(port: number, conn: WorkerConnection, returnOutput: boolean): Promi
 // Mocha loads every file of the directory as a spec: do nothing unless started as a worker.
 if (!isMainThread && parentPort) {
   const job = workerData as WorkerJob;
-  const results = await Promise.all(job.connections.map((c) => run(job.port, c, job.returnOutput)));
+  const slots = job.progress ? new Int32Array(job.progress) : null;
+  const results = await Promise.all(job.connections.map((c, i) => run(job.port, c, job.returnOutput, slots, i)));
   parentPort.postMessage(results);
 }

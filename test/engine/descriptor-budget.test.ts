@@ -5,6 +5,7 @@ import { buildState } from '../../surealived/engine/state.js';
 import { createLogger } from '../../common/log.js';
 import type { ProbeResult, Tester } from '../../testers/contract.js';
 import { makeVirtual } from '../helpers/model.js';
+import { waitFor } from '../helpers/processes.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -79,7 +80,8 @@ describe('engine: probes beyond the descriptor budget wait in order and are neve
     await sleep(200);
     assert.ok(engine.probeLoad.waiting > 0, 'some probes wait');
     assert.ok(engine.probeLoad.descriptorsInUse <= 6);
-    await sleep(900);
+    // The round of 12 takes four 120 ms waits at least, longer on a busy machine: wait for it.
+    assert.ok(await waitFor(() => states[0]!.reals.every((r) => r.stats.checksOk >= 1), 20_000), 'every real probed');
     engine.stop();
     assert.equal(maxInFlight, 3);
     for (const r of states[0]!.reals) {

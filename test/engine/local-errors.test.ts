@@ -4,8 +4,7 @@ import { LocalErrorLog } from '../../surealived/engine/local-errors.js';
 import { buildState, type RealState } from '../../surealived/engine/state.js';
 import { createLogger, memorySink } from '../../common/log.js';
 import { makeVirtual, scriptedTester } from '../helpers/model.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { waitFor } from '../helpers/processes.js';
 
 describe('probes that fail for a local reason (EMFILE, ENOBUFS, ...) are not verdicts', () => {
   let engine: Engine | null = null;
@@ -23,9 +22,11 @@ describe('probes that fail for a local reason (EMFILE, ENOBUFS, ...) are not ver
     const states = buildState([v]);
     engine = new Engine({ log: createLogger('info', sink), minPeriodMs: 50, startupSpreadMs: 0, hooks: { onTransition: (r) => transitions.push(r) } });
     engine.load(states);
+    const t0 = performance.now();
     engine.start();
-    await sleep(550);
+    assert.ok(await waitFor(() => probes >= 6, 20_000), `${probes} probes`);
     engine.stop();
+    const elapsed = performance.now() - t0;
     assert.equal(transitions.length, 0);
     for (const r of states[0]!.reals) {
       assert.equal(r.online, true);
@@ -33,8 +34,8 @@ describe('probes that fail for a local reason (EMFILE, ENOBUFS, ...) are not ver
       assert.equal(r.stats.checksFailed, 0);
     }
     assert.equal(engine.counters.failed, 0);
-    // Two reals at loopdelay 0.1 for ~0.5 s: retried on their schedule, not back to back.
-    assert.ok(probes >= 6 && probes <= 14, `${probes} probes`);
+    // Retried on their schedule, not back to back: two reals, one slot each per 100 ms that passed.
+    assert.ok(probes <= 2 * (Math.floor(elapsed / 100) + 1), `${probes} probes in ${elapsed.toFixed(0)} ms`);
     assert.equal(engine.counters.localErrors.get('EMFILE'), probes);
     const text = lines.join('');
     assert.equal(text.match(/probes cannot run: EMFILE/g)?.length, 1, text);
@@ -53,7 +54,9 @@ describe('probes that fail for a local reason (EMFILE, ENOBUFS, ...) are not ver
     engine = new Engine({ log: createLogger('error', () => undefined), minPeriodMs: 50, startupSpreadMs: 0, hooks: { onTransition: (r) => transitions.push(r.online ? 'ONLINE' : 'OFFLINE') } });
     engine.load(states);
     engine.start();
-    await sleep(600);
+    // Two failures, then two local errors at least.
+    assert.ok(await waitFor(() => n >= 4, 20_000), `${n} probes`);
+    engine.stop();
     assert.deepEqual(transitions, ['OFFLINE']);
     const r = states[0]!.reals[0]!;
     assert.equal(r.online, false);

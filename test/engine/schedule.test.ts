@@ -126,6 +126,9 @@ describe('engine schedule (fixed rate, shared deadlines)', () => {
     assert.equal(states[0]!.reals[0]!.online, false);
     t = 520;
     engine.tick();
+    // Deadlines are judged in the check phase, after the poll phase has read what already arrived.
+    assert.equal(states[0]!.reals[1]!.online, true, 'not judged inside the timer');
+    await settle();
     assert.equal(states[0]!.reals[1]!.online, false);
     assert.match(states[0]!.reals[1]!.lastDetail, /no verdict within 0.5s/);
     assert.equal(promised, 0);
@@ -162,6 +165,8 @@ describe('engine schedule (fixed rate, shared deadlines)', () => {
     assert.equal(states[0]!.reals[1]!.online, true);
     t = 520;
     engine.tick();
+    assert.equal(signals[0]!.aborted, false, 'the deadline is judged in the check phase, not inside the timer');
+    await settle();
     assert.equal(signals[0]!.aborted, true);
     assert.equal(states[0]!.reals[1]!.online, false);
     assert.match(states[0]!.reals[1]!.lastDetail, /no verdict within 0.5s/);

@@ -29,7 +29,9 @@ function promtool(args: string[], cwd = PROM): string {
 
 /** Every metric name surealived exports (histogram series included), from a real exposition. */
 function exportedNames(): Set<string> {
-  const vs = buildState([makeVirtual({ name: 'web', reals: [{ name: 'w1', addr: '10.0.0.1' }] })]);
+  // A virtual with a panic threshold and a sorry server, so their families are in the exposition too.
+  const sorry = { name: 's', addr: '10.0.9.9', family: 4 as const, port: 80, weight: 1, uthresh: 0, lthresh: 0, rt: 'dr' as const, inhibit: false, source: { file: 'x.xml', line: 1 } };
+  const vs = buildState([{ ...makeVirtual({ name: 'web', reals: [{ name: 'w1', addr: '10.0.0.1' }] }), panic: 50, sorry }]);
   const counters = newTestCounters();
   counters.localErrors.set('EMFILE', 1);
   const text = formatMetrics(vs, counters, new LatenessHistogram(), { descriptorBudget: 1, descriptorsInUse: 0, waiting: 0 });
@@ -51,7 +53,7 @@ describe('monitoring examples (examples/prometheus, examples/grafana)', function
   });
 
   it('the alert rules pass `promtool check rules` and their unit tests, and the scrape config `promtool check config`', () => {
-    assert.match(promtool(['check', 'rules', 'surealived.rules.yml']), /SUCCESS: 7 rules found/);
+    assert.match(promtool(['check', 'rules', 'surealived.rules.yml']), /SUCCESS: 9 rules found/);
     assert.match(promtool(['test', 'rules', 'surealived.rules.test.yml']), /SUCCESS/);
     assert.match(promtool(['check', 'config', 'prometheus.yml']), /SUCCESS/);
   });

@@ -21,6 +21,8 @@ export interface Closable {
 export function deadline(ms: number, comm?: (tag: CommTag, data: Buffer) => void): ProbeContext & { cancel(): void } {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), ms);
+  // A probe in flight holds handles of its own; a probe that ended early leaves nothing to wait for.
+  timer.unref();
   return { signal: ac.signal, timeoutMs: ms, ...(comm !== undefined ? { comm } : {}), cancel: () => clearTimeout(timer) };
 }
 
@@ -282,10 +284,19 @@ export async function closedUdpPort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-/** TCP sockets in TIME_WAIT with `port` as local or remote port (IPv4 and IPv6 tables). */
-export function timeWaitCount(port: number): number {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  let n = 0;
+/** One row of /proc/net/tcp or /proc/net/tcp6. */
+interface TcpRow {
+  localPort: number;
+  remotePort: number;
+  /** Kernel TCP state, hex: '01' ESTABLISHED, '02' SYN_SENT, '06' TIME_WAIT, '0A' LISTEN, ... */
+  state: string;
+  /** For a listener: the connections waiting in its accept queue. */
+  rxQueue: number;
+}
+
+/** Every TCP socket of this network namespace (IPv4 and IPv6 tables). */
+function tcpRows(): TcpRow[] {
+  const rows: TcpRow[] = [];
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string;
     try {
@@ -295,74 +306,121 @@ export function timeWaitCount(port: number): number {
     }
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length < 4) continue;
-      const local = cols[1]!.split(':')[1];
-      const remote = cols[2]!.split(':')[1];
-      if (cols[3] === '06' && (local === hex || remote === hex)) n++;
+      if (cols.length < 5) continue;
+      rows.push({
+        localPort: parseInt(cols[1]!.split(':')[1]!, 16),
+        remotePort: parseInt(cols[2]!.split(':')[1]!, 16),
+        state: cols[3]!,
+        rxQueue: parseInt(cols[4]!.split(':')[1]!, 16),
+      });
     }
   }
-  return n;
+  return rows;
+}
+
+/** TCP sockets in TIME_WAIT with `port` as local or remote port (IPv4 and IPv6 tables). */
+export function timeWaitCount(port: number): number {
+  return tcpRows().filter((r) => r.state === '06' && (r.localPort === port || r.remotePort === port)).length;
 }
 
 export interface BlackholeServer extends Closable {
   readonly port: number;
 }
 
+const SYN_SENT = '02';
+const LISTEN = '0A';
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
  * A listener that never accepts, with a full accept queue: the kernel drops new SYNs and a
- * connect() to it stays pending, the loopback stand-in for a real that does not answer at all.
- * Node always accepts, so the listener lives in a child process that is then SIGSTOPped, and its
- * small backlog is filled with connections of our own.
+ * connect() to it stays pending (SYN_SENT), the loopback stand-in for a real that does not answer
+ * at all. Node always accepts, so the listener lives in a child process that is then SIGSTOPped,
+ * and its backlog of 1 is filled with connections of our own.
+ *
+ * Proven before it is returned, from the kernel's tables rather than from how long a connect took
+ * (which says nothing on a busy machine): the listener's accept queue is over its backlog, and a
+ * connection opened after that is still in SYN_SENT a while later. Nothing can drain the queue of
+ * a stopped process, so every later connect stays pending too. Throws if it cannot be proven.
  */
 export async function startBlackholeServer(host = '127.0.0.1'): Promise<BlackholeServer> {
-  const code = `const s=require('net').createServer();s.listen({port:0,host:${JSON.stringify(host)},backlog:1},()=>console.log(s.address().port));`;
+  const backlog = 1;
+  const code = `const s=require('net').createServer();s.listen({port:0,host:${JSON.stringify(host)},backlog:${backlog}},()=>console.log(s.address().port));`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-    child.once('exit', () => reject(new Error('blackhole listener exited')));
-  });
-  child.kill('SIGSTOP');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const fillers: net.Socket[] = [];
-  // Until a connect no longer completes within 200 ms, the queue still had room.
-  for (let i = 0; i < 16; i++) {
-    const s = net.connect({ host, port });
-    s.on('error', () => undefined);
-    fillers.push(s);
-    const connected = await new Promise<boolean>((resolve) => {
-      const t = setTimeout(() => resolve(false), 200);
-      s.once('connect', () => {
-        clearTimeout(t);
-        resolve(true);
-      });
-    });
-    if (!connected) break;
-  }
-  return {
-    port,
-    close: async () => {
-      for (const s of fillers) s.destroy();
-      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGKILL');
-      await gone;
-    },
+  const close = async (): Promise<void> => {
+    for (const s of fillers) s.destroy();
+    child.kill('SIGKILL');
+    await exited;
   };
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      child.once('exit', () => reject(new Error('blackhole listener exited')));
+    });
+    child.kill('SIGSTOP');
+    // Stopped for sure ('T' in /proc/PID/stat) before anything is judged: it can accept nothing now.
+    for (let i = 0; !/^\d+ \(.*\) T /.test(readFileSync(`/proc/${child.pid}/stat`, 'utf8')); i++) {
+      if (i >= 500) throw new Error(`blackhole listener (pid ${child.pid}) did not stop`);
+      await sleep(10);
+    }
+    const queued = (): number => tcpRows().find((r) => r.state === LISTEN && r.localPort === port)?.rxQueue ?? -1;
+    const stateOf = (s: net.Socket): string | undefined => {
+      const local = s.localPort;
+      return local === undefined ? undefined : tcpRows().find((r) => r.localPort === local && r.remotePort === port)?.state;
+    };
+    // Each round opens one connection. Queue full before it (the kernel drops SYNs then) and still in
+    // SYN_SENT 200 ms later: proven. Otherwise it is one more filler, once the kernel has settled it.
+    const started = performance.now();
+    for (let round = 0; ; round++) {
+      if (round >= 32 || performance.now() - started > 20_000) {
+        throw new Error(`blackhole on port ${port}: accept queue ${queued()} (backlog ${backlog}) after ${fillers.length} connections in ${Math.round(performance.now() - started)} ms, and a new connect is not held in SYN_SENT`);
+      }
+      const full = queued() > backlog;
+      const s = net.connect({ host, port });
+      s.on('error', () => undefined);
+      fillers.push(s);
+      const opened = performance.now();
+      // At least 200 ms, and on until the kernel moved the connection out of SYN_SENT (at most 2 s).
+      for (;;) {
+        await sleep(20);
+        const waited = performance.now() - opened;
+        const state = stateOf(s);
+        if (waited >= 200 && (state !== SYN_SENT || full)) break;
+        if (waited >= 2000) break;
+      }
+      if (full && stateOf(s) === SYN_SENT && queued() > backlog) {
+        fillers.pop();
+        s.destroy();
+        return { port, close };
+      }
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
 
 /** TCP states (hex, e.g. '05' FIN_WAIT2, '06' TIME_WAIT) of client-side sockets whose remote port is `port`. */
 export function clientStatesTo(port: number): string[] {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const states: string[] = [];
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length >= 4 && cols[2]!.split(':')[1] === hex) states.push(cols[3]!);
-    }
+  return tcpRows().filter((r) => r.remotePort === port).map((r) => r.state);
+}
+
+/**
+ * A TCP server on a fixed loopback address and port that can be stopped and started again (a real
+ * going down and coming back); it accepts and closes every connection.
+ */
+export class Listener {
+  private server: net.Server | null = null;
+  constructor(readonly host: string, readonly port: number) {}
+  start(): Promise<void> {
+    const s = net.createServer((c) => c.on('error', () => undefined).end());
+    this.server = s;
+    return new Promise((resolve) => s.listen(this.port, this.host, () => resolve()));
   }
-  return states;
+  stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));
+  }
 }

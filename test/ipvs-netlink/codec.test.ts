@@ -1,7 +1,6 @@
 // Host tests of the pure IPVS codec: bytes checked against the ABI by hand (anchors.md section 4),
-// encode -> decode round trips, typed errors; plus open() on this host (no IPVS) failing with ENOIPVS.
+// encode -> decode round trips, typed errors; plus open() of a family the kernel lacks failing with ENOIPVS.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
 import {
   canonicalAddress,
@@ -27,6 +26,19 @@ import type { Destination, IpvsOp, Service, ServiceSelector, SyncDaemon } from '
 const hex = (s: string): Buffer => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 /** The payload of the nested attribute at the start of `b` (skipping its 4-byte header). */
 const inner = (b: Buffer): Buffer => b.subarray(4, b.readUInt16LE(0));
+/**
+ * IPVS_CMD_ATTR_DEST of the IPv4 masq destination 192.168.1.10:443 weight 3, every settable field
+ * (derived by hand from the ABI: see "whole ops, byte for byte from the ABI").
+ */
+const MASQ_DEST = `
+        3c00 0200
+          0600 0b00 0200 0000
+          0800 0100 c0a8010a
+          0600 0200 01bb 0000
+          0800 0300 00000000
+          0800 0400 03000000
+          0800 0500 00000000
+          0800 0600 00000000`;
 
 describe('ipvs-netlink codec (host, no kernel)', function () {
   before(function () {
@@ -137,18 +149,7 @@ describe('ipvs-netlink codec (host, no kernel)', function () {
 
     it('the whole IPv4 masq destination, byte for byte', function () {
       const d = makeDestination({ address: '192.168.1.10', port: 443, forward: 'masq', weight: 3 }, 4);
-      assert.deepEqual(
-        encodeDestination(d, 4),
-        hex(`
-          3c00 0200
-          0600 0b00 0200 0000
-          0800 0100 c0a8010a
-          0600 0200 01bb 0000
-          0800 0300 00000000
-          0800 0400 03000000
-          0800 0500 00000000
-          0800 0600 00000000`),
-      );
+      assert.deepEqual(encodeDestination(d, 4), hex(MASQ_DEST));
     });
 
     it('tunnel attributes are left out unless asked for (older kernels lack them)', function () {
@@ -407,6 +408,56 @@ describe('ipvs-netlink codec (host, no kernel)', function () {
       assert.equal(g.attrs.get(2)?.readUInt32LE(0), 4096);
     });
 
+    describe('whole ops, byte for byte from the ABI', function () {
+      // Derived by hand from include/uapi/linux/ip_vs.h (anchors.md section 4), not from the encoder:
+      //   nlmsghdr  {u32 len; u16 type = the IPVS family id (0x1a here); u16 flags; u32 seq; u32 pid}:
+      //             flags and seq are 0 in a batch (the transport stamps them), pid 0 = the kernel
+      //   genlmsghdr{u8 cmd; u8 version = IPVS_GENL_VERSION 1; u16 reserved}
+      //   attrs     nlattr{u16 len (header included, padding not); u16 type} + value padded to 4
+      // IPVS_CMD_ATTR_SERVICE (1) holds the service's identity:
+      //   IPVS_SVC_ATTR_AF (1) u16 AF_INET 2 | PROTOCOL (2) u16 IPPROTO_TCP 6 | ADDR (3) 10.0.0.1 |
+      //   PORT (4) 80 = 0x0050 in network order        -> 4 + 4 x 8 = 36 = 0x24 bytes
+      // IPVS_CMD_ATTR_DEST (2) for NEW_DEST holds every settable field:
+      //   IPVS_DEST_ATTR_ADDR_FAMILY (11) u16 2 | ADDR (1) 192.168.1.10 = c0a8010a |
+      //   PORT (2) 443 = 0x01bb network order | FWD_METHOD (3) u32 IP_VS_CONN_F_MASQ 0 |
+      //   WEIGHT (4) u32 3 | U_THRESH (5) u32 0 | L_THRESH (6) u32 0 -> 4 + 7 x 8 = 60 = 0x3c bytes
+      // u16/u32 values are host order (little-endian, checked in `before`); ports and addresses are not.
+      const service: ServiceSelector = { family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 };
+      const destination = makeDestination({ address: '192.168.1.10', port: 443, forward: 'masq', weight: 3 }, 4);
+      const SERVICE = `
+        2400 0100
+          0600 0100 0200 0000
+          0600 0200 0600 0000
+          0800 0300 0a000001
+          0600 0400 0050 0000`;
+      const DEST = MASQ_DEST;
+
+      it('addDestination is IPVS_CMD_NEW_DEST (5) with SERVICE then DEST, from encodeOp and written into a batch (fast path)', function () {
+        const op: IpvsOp = { kind: 'addDestination', service, destination };
+        const req = encodeOp(op);
+        assert.equal(req.cmd, 5);
+        assert.deepEqual(req.attrs, hex(SERVICE + DEST));
+        // 16 (nlmsghdr) + 4 (genlmsghdr) + 36 + 60 = 116 = 0x74
+        const w = new AttrWriter(16);
+        writeOpMessage(w, 0x1a, 1, op);
+        assert.deepEqual(w.take(), hex(`74000000 1a00 0000 00000000 00000000 | 05 01 0000` + SERVICE + DEST));
+      });
+
+      it('deleteDestination is IPVS_CMD_DEL_DEST (7) with SERVICE then DEST{ADDR_FAMILY, ADDR, PORT} only (general path)', function () {
+        // DEST selector: 4 + 3 x 8 = 28 = 0x1c; message 16 + 4 + 36 + 28 = 84 = 0x54
+        const w = new AttrWriter(16);
+        writeOpMessage(w, 0x1a, 1, { kind: 'deleteDestination', service, destination: { family: 4, address: '192.168.1.10', port: 443 } });
+        assert.deepEqual(
+          w.take(),
+          hex(`54000000 1a00 0000 00000000 00000000 | 07 01 0000` + SERVICE + `
+            1c00 0200
+              0600 0b00 0200 0000
+              0800 0100 c0a8010a
+              0600 0200 01bb 0000`),
+        );
+      });
+    });
+
     it('ops written straight into a batch are whole messages with the same attributes as encodeOp, fast path or not', function () {
       const sels: ServiceSelector[] = [
         { family: 4, protocol: 'tcp', address: '10.0.0.1', port: 80 },
@@ -486,12 +537,20 @@ describe('ipvs-netlink codec (host, no kernel)', function () {
   });
 });
 
-describe('IpvsClient on a host kernel without IPVS', function () {
-  it('open() fails with the typed ENOIPVS error', async function () {
-    // Only meaningful where the kernel has no IPVS (the project's machines); /proc/net/ip_vs says.
-    if (existsSync('/proc/net/ip_vs')) this.skip();
-    const c = new IpvsClient();
-    await assert.rejects(c.open(), (e: unknown) => e instanceof IpvsError && e.code === 'ENOIPVS' && e.op === 'open');
+describe('IpvsClient where the kernel lacks the family', function () {
+  it('open() fails with the typed ENOIPVS error when nlctrl knows no such generic-netlink family', async function () {
+    // The same path as a kernel without ip_vs (CTRL_CMD_GETFAMILY answers ENOENT), but for a family
+    // name no kernel registers, so it runs whether or not this host has IPVS loaded.
+    const c = new IpvsClient({ genlFamily: 'NO_SUCH_FAMILY' });
+    await assert.rejects(c.open(), (e: unknown) => {
+      assert.ok(e instanceof IpvsError, String(e));
+      assert.equal(e.code, 'ENOIPVS');
+      assert.equal(e.op, 'open');
+      assert.equal(e.errno, 2);
+      assert.match(e.message, /^open: the kernel has no IPVS generic-netlink family/);
+      return true;
+    });
+    await assert.rejects(c.getInfo(), (e: unknown) => e instanceof IpvsError && e.code === 'ECLOSED', 'a failed open() leaves the client closed');
   });
 
   it('a method called before open() fails with ECLOSED instead of touching the kernel', async function () {

@@ -7,7 +7,7 @@ import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fullHead, handoffDir, holdLockInChild, real, WEB_VIRTUAL, webDiff, type HandoffDir } from './helpers.js';
+import { fullHead, handoffDir, holdLockInChild, real, untilWaitingForLock, WEB_VIRTUAL, webDiff, type HandoffDir } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../../ipvssync/cli.js', import.meta.url));
 
@@ -64,14 +64,24 @@ describe('ipvssync command line', () => {
 
   it('-t reads the full file under the lock, so it never judges a half-written file', async () => {
     const holder = await holdLockInChild(d.lockFile);
-    const child = spawn(process.execPath, [CLI, '-c', d.configFile, '-t'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI, '-c', d.configFile, '-t'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
     let code: number | null | undefined;
     const exited = new Promise<void>((resolve) => child.on('exit', (c) => ((code = c), resolve())));
-    await sleep(400);
-    assert.equal(code, undefined, '-t finished while surealived held the lock');
-    await holder.release();
-    await exited;
-    assert.equal(code, 0);
+    try {
+      // The kernel itself lists -t as blocked on surealived's flock, and it has not answered yet.
+      await untilWaitingForLock(d.lockFile, child.pid ?? 0, () => (code === undefined ? undefined : `-t finished (exit ${code}) while surealived held the lock:\n${out}`));
+      assert.equal(out, '', '-t answered while surealived held the lock');
+      await holder.release();
+      await exited;
+      assert.equal(code, 0, out);
+      assert.equal(out, `ipvssync config file [${d.fullFile}] syntax OK\n`);
+    } finally {
+      child.kill('SIGKILL');
+      holder.close();
+    }
   });
 
   it('-t without a full file: NOT FOUND, exit 1', () => {

@@ -2,9 +2,10 @@
 // and hand-written lines in the exact spec 8.3/8.4 format.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createLogger, memorySink, type Logger } from '../../common/log.js';
 
@@ -76,9 +77,9 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /**
  * Another process holding the exclusive flock on `path` (as surealived does while writing),
- * until `release()`.
+ * until `release()`; `close()` (for a finally) ends it wherever the test stopped.
  */
-export async function holdLockInChild(path: string): Promise<{ release(): Promise<void> }> {
+export async function holdLockInChild(path: string): Promise<{ release(): Promise<void>; close(): void }> {
   const script =
     "const fsExt = require('fs-ext'); const fs = require('fs');" +
     `const fd = fs.openSync(${JSON.stringify(path)}, 'r'); fsExt.flockSync(fd, 'ex'); process.stdout.write('locked\\n');` +
@@ -106,5 +107,29 @@ export async function holdLockInChild(path: string): Promise<{ release(): Promis
       await released;
       child.stdin.end();
     },
+    close: () => {
+      child.stdin.destroy();
+      child.stdout.destroy();
+      child.kill('SIGKILL');
+    },
   };
+}
+
+/**
+ * Resolves once the kernel lists process `pid` as blocked on the flock of `path` (a "->" waiter line
+ * of /proc/locks for that inode): the positive sign that it waits for the lock, not that it is slow.
+ * Throws if `gone()` says the process ended first, or after `ms`.
+ */
+export async function untilWaitingForLock(path: string, pid: number, gone: () => string | undefined = () => undefined, ms = 10_000): Promise<void> {
+  const ino = statSync(path, { bigint: true }).ino;
+  const waiter = new RegExp(`^\\d+: -> FLOCK\\s+ADVISORY\\s+WRITE\\s+${pid}\\s+[0-9a-f]+:[0-9a-f]+:${ino}\\s`, 'm');
+  const until = Date.now() + ms;
+  for (;;) {
+    const locks = readFileSync('/proc/locks', 'utf8');
+    if (waiter.test(locks)) return;
+    const why = gone();
+    if (why !== undefined) throw new Error(`pid ${pid} never waited for the flock on ${path}: ${why}`);
+    if (Date.now() > until) throw new Error(`pid ${pid} not waiting for the flock on ${path} after ${ms} ms; /proc/locks:\n${locks}`);
+    await sleep(10);
+  }
 }

@@ -1,12 +1,18 @@
 // The flock shared with surealived: real contention with another open file and another process.
 
 import { strict as assert } from 'node:assert';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FlockLock } from '../../ipvssync/lock.js';
-import { handoffDir, holdLockInChild, type HandoffDir } from './helpers.js';
+import { handoffDir, holdLockInChild, untilWaitingForLock, type HandoffDir } from './helpers.js';
 
+/** Whether `p` settles within `ms`; the timer is cleared either way, so none outlives the test. */
 async function settlesWithin<T>(p: Promise<T>, ms: number): Promise<boolean> {
-  return Promise.race([p.then(() => true), sleep(ms).then(() => false)]);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 describe('ipvssync lock', () => {
@@ -22,6 +28,7 @@ describe('ipvssync lock', () => {
     try {
       assert.equal(theirs.tryAcquire(), true);
       const waiting = ours.acquire();
+      await untilWaitingForLock(d.lockFile, process.pid);
       assert.equal(await settlesWithin(waiting, 150), false, 'acquired a lock held elsewhere');
       theirs.release();
       assert.equal(await settlesWithin(waiting, 10_000), true);
@@ -39,11 +46,13 @@ describe('ipvssync lock', () => {
     const ours = new FlockLock(d.lockFile);
     try {
       const waiting = ours.acquire();
+      await untilWaitingForLock(d.lockFile, process.pid);
       assert.equal(await settlesWithin(waiting, 200), false);
       await holder.release();
       assert.equal(await settlesWithin(waiting, 10_000), true);
     } finally {
       ours.close();
+      holder.close();
     }
   });
 

@@ -158,6 +158,12 @@ describe('ipvssync sync daemons: planner', () => {
       wantedSyncDaemons(both).map((d) => d.state),
       ['master', 'backup'],
     );
+    // ipvs_sync_interface eth1, ipvs_sync_id 1, the rest the documented defaults (group 224.0.0.81,
+    // port 8848, ttl 1) and no maxlen: the kernel chooses.
+    assert.deepEqual(wantedSyncDaemons(both), [
+      { state: 'master', ifname: 'eth1', syncId: 1, maxlen: undefined, group: '224.0.0.81', port: 8848, ttl: 1 },
+      { state: 'backup', ifname: 'eth1', syncId: 1, maxlen: undefined, group: '224.0.0.81', port: 8848, ttl: 1 },
+    ]);
     assert.deepEqual(wantedSyncDaemons({ mode: 'none' }), []);
   });
 });
@@ -197,6 +203,7 @@ describe('ipvssync sync daemons: text forms and netlink mapping', () => {
     const [w] = wantedSyncDaemons(config('ipvs_sync_daemon master\nipvs_sync_interface eth1\n'));
     assert.ok(w);
     assert.equal('maxlen' in toNlSyncDaemon(w), false);
+    assert.deepEqual(toNlSyncDaemon(w), { state: 'master', ifname: 'eth1', syncId: 0, group: '224.0.0.81', port: 8848, ttl: 1 });
     assert.equal(toNlSyncDaemon({ ...w, maxlen: 1400 }).maxlen, 1400);
   });
 });

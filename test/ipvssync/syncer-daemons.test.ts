@@ -112,6 +112,18 @@ describe('ipvssync loop: kernel sync daemons (in-memory backend)', () => {
     await makeSyncer(b, daemonConfig('ipvs_sync_daemon both\nipvs_sync_interface eth1\nipvs_sync_id 2\n')).start();
     assert.ok(logHas(/IPVS stop master sync daemon \(mcast=eth1, syncid=1, .*\): settings differ: syncid 1 -> 2 \(restarting it\)/));
     assert.ok(logHas(/IPVS start master sync daemon \(mcast=eth1, syncid=2, .*\): settings differ: syncid 1 -> 2/));
+    // The whole of what the operator reads, written out by hand: a stop names the daemon as running
+    // (maxlen 1472 = a 1500-byte MTU less IPv4 and UDP headers, the size the kernel picks when none is
+    // asked for), a start names what is asked (no maxlen); master before backup, each stop before its start.
+    assert.deepEqual(
+      logged.filter((l) => l.includes('sync daemon')).map((l) => l.replace(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\] /, '')),
+      [
+        'info  : IPVS stop master sync daemon (mcast=eth1, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1): settings differ: syncid 1 -> 2 (restarting it)\n',
+        'info  : IPVS start master sync daemon (mcast=eth1, syncid=2, group=224.0.0.81, port=8848, ttl=1): settings differ: syncid 1 -> 2\n',
+        'info  : IPVS stop backup sync daemon (mcast=eth1, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1): settings differ: syncid 1 -> 2 (restarting it)\n',
+        'info  : IPVS start backup sync daemon (mcast=eth1, syncid=2, group=224.0.0.81, port=8848, ttl=1): settings differ: syncid 1 -> 2\n',
+      ],
+    );
     assert.deepEqual((await b.readDaemons()).map((x) => `${x.state} ${x.syncId}`), ['master 2', 'backup 2']);
   });
 

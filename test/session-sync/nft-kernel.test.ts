@@ -49,6 +49,18 @@ async function settled(ns: Netns, ref: NftRef, n: number): Promise<NftListing> {
 }
 
 const ref = (set: string): NftRef => ({ kind: 'nft', family: 'inet', table: 'lb', set });
+
+/**
+ * A deadline read by a poll whose clock was `now`, of an element added `lifeMs` before its expiry
+ * between `added` and `now`: the kernel counted down from the add, and the dump (between `now` and
+ * `polled`) saw what was left, so it is early by as much as the dump came after `now` (a loaded
+ * machine can make that long), never late. 50 ms for the kernel's and nft's rounding.
+ */
+function assertExpiresAt(expiresAt: number, lifeMs: number, added: number, now: number, polled: number): void {
+  const lo = added + lifeMs - (polled - now) - 50;
+  const hi = now + lifeMs + 50;
+  assert.ok(expiresAt >= lo && expiresAt <= hi, `expiresAt ${expiresAt - now} ms after the poll's clock; expected ${lo - now}..${hi - now}`);
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function rejectsWith(p: Promise<unknown>, code: string, text: RegExp): Promise<HarnessError> {
@@ -126,25 +138,29 @@ describe('nftables sets over netlink in network namespaces', function () {
 
   describe('NftPoller reads what nft shows', () => {
     it('an IPv4 set: own timeouts, expires given on add, and an element without either', async () => {
+      const added = Date.now();
       await master.must('nft', ['add element inet lb v4 { 10.0.0.1 timeout 2m expires 90s, 10.0.0.2 timeout 30s, 10.0.0.3 timeout 1h expires 59m, 10.0.0.4 }']);
       const now = Date.now();
       const changes = await hm.poll(ref('v4'), { now, ...TOL });
+      const polled = Date.now();
       assert.deepEqual(summary(changes), ['upsert 10.0.0.1', 'upsert 10.0.0.2', 'upsert 10.0.0.3', 'upsert 10.0.0.4']);
       const got = upserts(changes);
       assertSameAsNft(await nftElems(master, ref('v4'), 'set'), got, 'v4');
       assert.equal(got.get('10.0.0.1')!.timeoutMs, 120_000);
-      assert.ok(Math.abs(got.get('10.0.0.1')!.expiresAt! - (now + 90_000)) < 1000);
+      assertExpiresAt(got.get('10.0.0.1')!.expiresAt!, 90_000, added, now, polled);
       assert.equal(got.get('10.0.0.4')!.expiresAt, null);
       assert.deepEqual(await hm.poll(ref('v4'), TOL), [], 'nothing changed: nothing reported');
     });
 
     it('an IPv6 set with a default timeout: elements without their own report timeout 0 and expire by the default', async () => {
+      const added = Date.now();
       await master.must('nft', ['add element inet lb v6 { 2001:db8::1, 2001:db8::2 timeout 1h, ::ffff:10.1.2.3, fe80::1:2 }']);
       const now = Date.now();
       const got = upserts(await hm.poll(ref('v6'), { now }));
+      const polled = Date.now();
       assertSameAsNft(await nftElems(master, ref('v6'), 'set'), got, 'v6');
       assert.equal(got.get('2001:db8::1')!.timeoutMs, 0);
-      assert.ok(Math.abs(got.get('2001:db8::1')!.expiresAt! - (now + 600_000)) < 1000);
+      assertExpiresAt(got.get('2001:db8::1')!.expiresAt!, 600_000, added, now, polled);
       assert.equal(got.get('2001:db8::2')!.timeoutMs, 3_600_000);
       assert.equal(got.get('::ffff:a01:203')!.family, 6, 'keys are canonical address text');
     });
@@ -348,10 +364,14 @@ describe('nftables sets over netlink in network namespaces', function () {
       await sleep(1500);
       assert.deepEqual(await hm.poll(d4, TOL), [], 'no traffic: the deadline stands still');
       await hm.call({ op: 'udp', from: '127.0.0.2', to: '127.0.0.1', port: 5353 });
+      const b = Date.now();
       const refreshed = await hm.poll(d4, TOL);
+      const dumpMs = Date.now() - b;
       assert.deepEqual(summary(refreshed), ['upsert 127.0.0.2'], 'only the refreshed element');
+      // The refresh came 1.5 s after the first packet at least; a deadline read from a dump is early by
+      // as much as the dump was late (its time is taken before it), so less what this poll took.
       const later = upserts(refreshed).get('127.0.0.2')!.expiresAt! - first.get('127.0.0.2')!.expiresAt!;
-      assert.ok(later >= 1000, `the refresh moved the deadline later by ${later} ms`);
+      assert.ok(later >= 1500 - dumpMs - 50, `the refresh moved the deadline later by ${later} ms (poll took ${dumpMs} ms)`);
     });
   });
 
@@ -384,8 +404,10 @@ describe('nftables sets over netlink in network namespaces', function () {
       const now = Date.now();
       const res = await hb.write(ref('short'), [{ kind: 'nft', addr: '10.0.6.1', family: 4, data: null, timeoutMs: 0, expiresAt: now + 300_000 }], now);
       assert.equal(res.written, 1);
-      const e = (await nftElems(backup, ref('short'), 'set')).get('10.0.6.1')!;
-      assert.ok(e.expires! > 290 && e.expires! <= 300, `expires ${e.expires}s`);
+      const listing = await nftElems(backup, ref('short'), 'set');
+      const e = listing.get('10.0.6.1')!;
+      // 300 s at the write, less the time until nft listed it (whole seconds).
+      assert.ok(e.expires! >= 300 - (listing.after - now) / 1000 - 1 && e.expires! <= 300, `expires ${e.expires}s, listed ${listing.after - now} ms after the write`);
     });
 
     it('merges: adds the missing, replaces changed data or an earlier deadline, leaves the rest, skips expired entries', async () => {
@@ -408,8 +430,10 @@ describe('nftables sets over netlink in network namespaces', function () {
       assert.deepEqual([...k.keys()].sort(), ['10.7.0.1', '10.7.0.2', '10.7.0.3', '10.7.0.4', '10.7.0.5'], '10.7.0.4 was not in the entries and stays');
       assert.ok(k.get('10.7.0.1')!.expires! > 3500, 'untouched');
       assert.equal(k.get('10.7.0.2')!.data, 22);
-      assert.ok(Math.abs(k.get('10.7.0.3')!.expires! - 1800) <= 1, `moved to the later deadline: ${k.get('10.7.0.3')!.expires}s`);
-      assert.ok(Math.abs(k.get('10.7.0.5')!.expires! - 1800) <= 1);
+      // 1800 s at the write, less the time until nft listed it (whole seconds).
+      const lo = 1800 - (k.after - now) / 1000 - 1;
+      assert.ok(k.get('10.7.0.3')!.expires! >= lo && k.get('10.7.0.3')!.expires! <= 1800, `moved to the later deadline: ${k.get('10.7.0.3')!.expires}s`);
+      assert.ok(k.get('10.7.0.5')!.expires! >= lo && k.get('10.7.0.5')!.expires! <= 1800, `${k.get('10.7.0.5')!.expires}s`);
     });
 
     it('a transaction is all or nothing: a full set or one invalid element applies none of it', async () => {

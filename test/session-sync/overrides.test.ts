@@ -1,23 +1,21 @@
 // The pure half of operator-override sync: override.dump read as a table (file:line warnings, canonical
 // keys), diffs between two reads, the rset lines a VKEY/RKEY pair becomes (IPv4, IPv6, fwmark), the
-// backup's current overrides from its JSON replies, and the plan of what to send. The backup side is
-// checked against surealived's own command code, run in memory.
+// backup's current overrides from its JSON replies, and the plan of what to send. The surealived side
+// is a real daemon (its testers probing real servers on loopback), reached over its control port:
+// what it answers and the override.dump it writes.
 
 import assert from 'node:assert/strict';
-import { describe, it } from 'mocha';
+import { after, afterEach, before, describe, it } from 'mocha';
 import { formatOverrideText } from '../../common/override-line.js';
+import { controlCommand } from '../../common/control-client.js';
 import type { Change, OperatorOverride, TableRef } from '../../session-sync/model.js';
 import { currentOverrides, virtualsOfVlist, ControlReplyError } from '../../session-sync/overrides/current.js';
 import { diffOverrides } from '../../session-sync/overrides/diff.js';
 import { readOverrideDump } from '../../session-sync/overrides/dump.js';
 import { planApply, planWrite } from '../../session-sync/overrides/plan.js';
 import { parseTarget, resetLine, rlistLine, rsetLine, rsetOutcome, type RealTarget } from '../../session-sync/overrides/rset.js';
-import { executeCommand } from '../../surealived/control/commands.js';
-import { parseCommand } from '../../surealived/control/protocol.js';
-import type { VirtualConfig } from '../../surealived/config/model.js';
-import { rkey, vkey } from '../../surealived/state/keys.js';
-import { formatOverrideDump } from '../../surealived/state/override-dump.js';
-import { fixedProcessStats, real, TestTarget, virtual } from '../control/helpers.js';
+import { TestDaemon, until } from '../helpers/daemon.js';
+import { RealServers, ipv6Loopback, realDef, tcpVirtual, type VirtualDef } from '../control/helpers.js';
 
 const TABLE: TableRef = { kind: 'overrides', name: 'surealived' };
 
@@ -36,28 +34,35 @@ function target(v: string, r: string): RealTarget {
   return p.target;
 }
 
-/** A director's configuration with every kind of virtual: tcp, udp, fwmark (IPv4 and IPv6), IPv6 tcp. */
-function director(withoutReal?: string): VirtualConfig[] {
-  const reals = (list: ReturnType<typeof real>[]) => list.filter((r) => r.name !== withoutReal);
-  return [
-    virtual('web', 'tcp', '192.0.2.10', 80, { reals: reals([real('w1', '10.0.1.1', 80, 20), real('w2', '10.0.1.2', 80, 10)]) }),
-    virtual('dns', 'udp', '192.0.2.10', 53, { reals: reals([real('d1', '10.0.2.1', 53, 5)]) }),
-    virtual('fw', 'fwmark', '0.0.0.0', 0, { fwmark: 7, reals: reals([real('f1', '10.0.3.1', 0, 1)]) }),
-    virtual('fw6', 'fwmark', '::', 0, { fwmark: 9, reals: reals([real('g1', '2001:db8::31', 0, 4)]) }),
-    virtual('v6', 'tcp', '2001:db8::10', 443, { reals: reals([real('s1', '2001:db8::1', 443, 3), real('s2', '2001:db8::2', 443, 3)]) }),
-  ];
-}
+/** A director's configuration with every kind of virtual: tcp, udp, fwmark (IPv4 and IPv6), IPv6 tcp; loopback only. */
+const DIRECTOR: readonly VirtualDef[] = [
+  tcpVirtual('web', '127.0.0.10', 80, [realDef('w1', '127.0.1.1', 80, 20), realDef('w2', '127.0.1.2', 80, 10)]),
+  { name: 'dns', proto: 'udp', addr: '127.0.0.10', port: 53, sched: 'wlc', rt: 'dr', tester: 'dns', reals: [{ name: 'd1', addr: '127.0.2.1', port: 53, weight: 5 }] },
+  { name: 'fw', proto: 'fwmark', fwmark: 7, sched: 'wlc', rt: 'dr', tester: 'tcp', reals: [{ name: 'f1', addr: '127.0.3.1', port: 0, weight: 1 }] },
+  { name: 'fw6', proto: 'fwmark', fwmark: 9, sched: 'wlc', rt: 'dr', tester: 'tcp', reals: [{ name: 'g1', addr: '::1', port: 0, weight: 4 }] },
+  tcpVirtual('v6', '::1', 443, [realDef('s1', '::1', 443, 3), realDef('s2', '::1', 8443, 3)]),
+];
 
-/** surealived's control port in memory: parse, select, apply, reply, exactly as the daemon does. */
-function run(t: TestTarget, line: string): string {
-  const reply = executeCommand(parseCommand(line), { target: t, processStats: () => Promise.resolve(fixedProcessStats) });
-  assert.equal(typeof reply, 'string');
-  return reply as string;
-}
+/** Every real of DIRECTOR by its override.dump keys (spec 7: VKEY with the numeric proto, IPv6 in brackets). */
+const DIRECTOR_KEYS: ReadonlyArray<readonly [vkey: string, rkey: string, rname: string]> = [
+  ['127.0.0.10:80:0:0', '127.0.1.1:80', 'w1'],
+  ['127.0.0.10:80:0:0', '127.0.1.2:80', 'w2'],
+  ['127.0.0.10:53:1:0', '127.0.2.1:53', 'd1'],
+  ['0.0.0.0:0:2:7', '127.0.3.1:0', 'f1'],
+  ['[::]:0:2:9', '[::1]:0', 'g1'],
+  ['[::1]:443:0:0', '[::1]:443', 's1'],
+  ['[::1]:443:0:0', '[::1]:8443', 's2'],
+];
+
+/** A running surealived: its control port answers as the sink would be answered. */
+const ask = (d: TestDaemon, line: string): Promise<string> => controlCommand({ port: d.port }, line);
 
 /** What the sink reads from a surealived: vlist json, then rlist json per virtual. */
-function currentOf(t: TestTarget): Map<string, OperatorOverride> {
-  return currentOverrides(virtualsOfVlist(run(t, 'vlist json')).map((v) => run(t, rlistLine(v))));
+async function currentOf(d: TestDaemon): Promise<Map<string, OperatorOverride>> {
+  const virtuals = virtualsOfVlist(await ask(d, 'vlist json'));
+  const rlists: string[] = [];
+  for (const v of virtuals) rlists.push(await ask(d, rlistLine(v)));
+  return currentOverrides(rlists);
 }
 
 describe('session-sync/overrides (pure)', () => {
@@ -110,15 +115,6 @@ describe('session-sync/overrides (pure)', () => {
     it('keeps the last line of a real named twice, however its keys are spelled', () => {
       const r = readOverrideDump('[2001:db8::10]:443:0:0 - [2001:db8::1]:443 - weight=1  rstate=DOWN\n[2001:DB8::10]:443:0:0 - [2001:db8:0::1]:443 - weight=2% rstate=OFFLINE\n', 'f');
       assert.deepEqual([...r.overrides.values()], [ov('[2001:db8::10]:443:0:0', '[2001:db8::1]:443', 2, true, 'OFFLINE')]);
-    });
-
-    it('reads back exactly what surealived writes', () => {
-      const t = new TestTarget(director());
-      run(t, 'rset vproto=tcp vaddr=192.0.2.10 vport=80 raddr=10.0.1.1 rport=80 rstate=OFFLINE');
-      run(t, 'rset vproto=fwmark vfwmark=9 raddr=2001:db8::31 rport=0 rweight=150%');
-      const text = formatOverrideDump(t.virtuals);
-      const read = [...readOverrideDump(text, 'f').overrides.values()];
-      assert.equal(read.map((o) => formatOverrideText(o.virtual, o.real, o.weight, o.percent, o.rstate)).join(''), text);
     });
   });
 
@@ -181,24 +177,6 @@ describe('session-sync/overrides (pure)', () => {
       assert.ok(!parseTarget('192.0.2.10:80:0:0', 'nope').ok);
     });
 
-    it('select in surealived exactly the real they name, and no other, for every kind of virtual', () => {
-      const t = new TestTarget(director());
-      for (const v of t.virtuals) {
-        for (const r of v.reals) {
-          const vk = vkey(v.config);
-          const rk = rkey(r.config);
-          const before = t.virtuals.flatMap((x) => x.reals.map((y) => `${y.rstate}/${JSON.stringify(y.override)}`));
-          assert.match(run(t, rsetLine(target(vk, rk), { weight: 7, percent: false, rstate: 'DOWN' })), /^Set: rstate=DOWN, weight=7/);
-          const after = t.virtuals.flatMap((x) => x.reals.map((y) => `${y.rstate}/${JSON.stringify(y.override)}`));
-          const changed = after.map((s, i) => (s !== before[i] ? i : -1)).filter((i) => i >= 0);
-          const index = t.virtuals.flatMap((x) => x.reals).indexOf(r);
-          assert.deepEqual(changed, [index], `${vk} ${rk}`);
-          run(t, resetLine(target(vk, rk)));
-        }
-      }
-      assert.equal(formatOverrideDump(t.virtuals), '');
-    });
-
     it('read surealived replies: Set is success, a missing real is said plainly with surealived’s words', () => {
       assert.deepEqual(rsetOutcome('Set: rstate=DOWN, weight=20, inpercent=FALSE\n_SD_CMD_END_\n'), { ok: true });
       const missing = rsetOutcome('cmd_find_real: Real not found\n');
@@ -211,18 +189,6 @@ describe('session-sync/overrides (pure)', () => {
   });
 
   describe("a backup's current overrides (control-port JSON)", () => {
-    it('are what its override.dump holds, pinned weights included', () => {
-      const t = new TestTarget(director());
-      run(t, 'rset vproto=tcp vaddr=192.0.2.10 vport=80 raddr=10.0.1.1 rport=80 rstate=OFFLINE');
-      run(t, 'rset vproto=tcp vaddr=192.0.2.10 vport=80 raddr=10.0.1.2 rport=80 rweight=10');
-      run(t, 'rset vproto=tcp vaddr=2001:db8::10 vport=443 raddr=2001:db8::2 rport=443 rweight=40%');
-      run(t, 'rset vproto=fwmark vfwmark=7 raddr=10.0.3.1 rport=0 rstate=DOWN rweight=100%');
-      run(t, 'rset vproto=udp vaddr=192.0.2.10 vport=53 raddr=10.0.2.1 rport=53 rstate=ONLINE rweight=100%');
-      const dump = readOverrideDump(formatOverrideDump(t.virtuals), 'f').overrides;
-      assert.deepEqual(currentOf(t), dump);
-      assert.equal(dump.size, 3);
-    });
-
     it('refuse replies that are not what vlist/rlist json answer', () => {
       assert.throws(() => virtualsOfVlist('cmd_find_virt: Virt not found\n'), ControlReplyError);
       assert.throws(() => virtualsOfVlist('{"virtuals":[{"vproto":"sctp"}]}\n_SD_CMD_END_\n'), /unknown vproto/);
@@ -265,38 +231,121 @@ describe('session-sync/overrides (pure)', () => {
       assert.equal(p.skipped, 1);
       assert.deepEqual(p.failed.map((f) => f.what), ['bogus - key']);
     });
+  });
+});
 
-    it('makes a backup surealived’s override.dump equal the master’s, for every kind of virtual', () => {
-      const master = new TestTarget(director());
-      const backup = new TestTarget(director());
-      run(backup, 'rset vproto=tcp vaddr=192.0.2.10 vport=80 raddr=10.0.1.2 rport=80 rstate=DOWN');
-      for (const line of [
-        'rset vproto=tcp vaddr=192.0.2.10 vport=80 raddr=10.0.1.1 rport=80 rstate=OFFLINE',
-        'rset vproto=udp vaddr=192.0.2.10 vport=53 raddr=10.0.2.1 rport=53 rweight=3',
-        'rset vproto=fwmark vfwmark=7 raddr=10.0.3.1 rport=0 rweight=250%',
-        'rset vproto=fwmark vfwmark=9 raddr=2001:db8::31 rport=0 rstate=DOWN rweight=1%',
-        'rset vproto=tcp vaddr=2001:db8::10 vport=443 raddr=2001:db8::2 rport=443 rstate=OFFLINE rweight=2',
-      ]) {
-        assert.match(run(master, line), /^Set: /);
-      }
-      const list = [...readOverrideDump(formatOverrideDump(master.virtuals), 'master').overrides.values()];
-      const p = planWrite(currentOf(backup), list);
-      assert.equal(p.rsets.length, 6);
-      for (const r of p.rsets) assert.match(run(backup, r.line), /^Set: /, r.line);
-      assert.equal(formatOverrideDump(backup.virtuals), formatOverrideDump(master.virtuals));
-      // A second write finds everything already so: nothing is sent, so no diff file is written.
-      assert.deepEqual(planWrite(currentOf(backup), list), { rsets: [], skipped: 5, failed: [] });
-    });
+describe('session-sync/overrides with a running surealived (control port, override.dump)', function () {
+  this.timeout(30_000);
+  let servers: RealServers | undefined;
+  const daemons: TestDaemon[] = [];
 
-    it('sends an override of a real the backup lacks to that real only: surealived refuses it, no other real changes', () => {
-      const backup = new TestTarget(director('w1'));
-      const before = formatOverrideDump(backup.virtuals);
-      const p = planWrite(currentOf(backup), [ov('192.0.2.10:80:0:0', '10.0.1.1:80', 20, false, 'OFFLINE')]);
-      assert.equal(p.rsets.length, 1);
-      const o = rsetOutcome(run(backup, p.rsets[0]!.line));
-      assert.deepEqual(o, { ok: false, why: "no such real in the local surealived's configuration (cmd_find_real: Real not found)" });
-      assert.equal(formatOverrideDump(backup.virtuals), before);
-      assert.ok(backup.virtuals.every((v) => v.reals.every((r) => r.rstate === 'ONLINE' && r.override === null)));
-    });
+  before(async function () {
+    // The director has IPv6 reals, probed on ::1.
+    if (!(await ipv6Loopback())) this.skip();
+    servers = await RealServers.start(DIRECTOR);
+  });
+  after(async () => {
+    await servers?.close();
+  });
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.stop();
+  });
+
+  /** A surealived on the director's configuration (without the real `withoutReal`), every real probed once. */
+  async function surealived(withoutReal?: string): Promise<TestDaemon> {
+    let xml = await servers!.xml();
+    if (withoutReal !== undefined) xml = xml.replace(new RegExp(`  <real name="${withoutReal}" [^\n]*\n`), '');
+    const d = await TestDaemon.start({ xml });
+    daemons.push(d);
+    await d.waitAllTested();
+    return d;
+  }
+
+  it('override.dump reads back exactly as surealived writes it', async () => {
+    const d = await surealived();
+    assert.match(await ask(d, 'rset vproto=tcp vaddr=127.0.0.10 vport=80 raddr=127.0.1.1 rport=80 rstate=OFFLINE'), /^Set: /);
+    assert.match(await ask(d, 'rset vproto=fwmark vfwmark=9 raddr=::1 rport=0 rweight=150%'), /^Set: /);
+    const text = d.overrideDump();
+    assert.equal(text, '127.0.0.10:80:0:0 - 127.0.1.1:80 - weight=20  rstate=OFFLINE\n[::]:0:2:9 - [::1]:0 - weight=150% rstate=ONLINE\n');
+    const read = [...readOverrideDump(text, 'f').overrides.values()];
+    assert.equal(read.map((o) => formatOverrideText(o.virtual, o.real, o.weight, o.percent, o.rstate)).join(''), text);
+  });
+
+  it('rset lines select in surealived exactly the real they name, and no other, for every kind of virtual', async () => {
+    const d = await surealived();
+    for (const [vk, rk, rname] of DIRECTOR_KEYS) {
+      const diffs = d.diffs();
+      assert.match(await ask(d, rsetLine(target(vk, rk), { weight: 7, percent: false, rstate: 'DOWN' })), /^Set: rstate=DOWN, weight=7/);
+      // override.dump is written before the reply: one entry, this real's.
+      assert.equal(d.overrideDump(), `${vk} - ${rk} - weight=7  rstate=DOWN\n`, `${vk} ${rk}`);
+      // ...and the hand-off removes this real, and no other.
+      await until(() => d.diffs() !== diffs, `the diff line of ${rname}`);
+      assert.match(d.diffs().slice(diffs.length), new RegExp(`^cmd=(v6)?delreal [^\n]* rname=${rname} [^\n]*rweight=0\n$`), `${vk} ${rk}`);
+      const downed = d.diffs();
+      assert.match(await ask(d, resetLine(target(vk, rk))), /^Set: rstate=ONLINE, weight=100, inpercent=TRUE/);
+      assert.equal(d.overrideDump(), '', `${vk} ${rk} reset`);
+      // Back in with its weight (and waited for, so the next real's lines are its own).
+      await until(() => d.diffs() !== downed, `the diff lines of ${rname} reset`);
+      assert.match(d.diffs().slice(downed.length), new RegExp(`^cmd=(v6)?addreal [^\\n]* rname=${rname} [^\\n]*\\ncmd=(v6)?chgreal [^\\n]* rname=${rname} [^\\n]*\\n$`), `${vk} ${rk} reset`);
+    }
+    assert.equal((await currentOf(d)).size, 0, 'every real back to ONLINE at its configured weight');
+  });
+
+  it("a backup's current overrides are what its override.dump holds, pinned weights included", async () => {
+    const d = await surealived();
+    for (const line of [
+      'rset vproto=tcp vaddr=127.0.0.10 vport=80 raddr=127.0.1.1 rport=80 rstate=OFFLINE',
+      'rset vproto=tcp vaddr=127.0.0.10 vport=80 raddr=127.0.1.2 rport=80 rweight=10',
+      'rset vproto=tcp vaddr=::1 vport=443 raddr=::1 rport=8443 rweight=40%',
+      'rset vproto=fwmark vfwmark=7 raddr=127.0.3.1 rport=0 rstate=DOWN rweight=100%',
+      'rset vproto=udp vaddr=127.0.0.10 vport=53 raddr=127.0.2.1 rport=53 rstate=ONLINE rweight=100%',
+    ]) {
+      assert.match(await ask(d, line), /^Set: /, line);
+    }
+    const dump = readOverrideDump(d.overrideDump(), 'override.dump').overrides;
+    assert.deepEqual(await currentOf(d), dump);
+    assert.equal(dump.size, 3);
+  });
+
+  it('plan: makes a backup surealived’s override.dump equal the master’s, for every kind of virtual', async () => {
+    const master = await surealived();
+    const backup = await surealived();
+    assert.match(await ask(backup, 'rset vproto=tcp vaddr=127.0.0.10 vport=80 raddr=127.0.1.2 rport=80 rstate=DOWN'), /^Set: /);
+    for (const line of [
+      'rset vproto=tcp vaddr=127.0.0.10 vport=80 raddr=127.0.1.1 rport=80 rstate=OFFLINE',
+      'rset vproto=udp vaddr=127.0.0.10 vport=53 raddr=127.0.2.1 rport=53 rweight=3',
+      'rset vproto=fwmark vfwmark=7 raddr=127.0.3.1 rport=0 rweight=250%',
+      'rset vproto=fwmark vfwmark=9 raddr=::1 rport=0 rstate=DOWN rweight=1%',
+      'rset vproto=tcp vaddr=::1 vport=443 raddr=::1 rport=8443 rstate=OFFLINE rweight=2',
+    ]) {
+      assert.match(await ask(master, line), /^Set: /, line);
+    }
+    const list = [...readOverrideDump(master.overrideDump(), 'master').overrides.values()];
+    assert.equal(list.length, 5);
+    const p = planWrite(await currentOf(backup), list);
+    assert.equal(p.rsets.length, 6);
+    for (const r of p.rsets) assert.match(await ask(backup, r.line), /^Set: /, r.line);
+    assert.equal(backup.overrideDump(), master.overrideDump());
+    // A second write finds everything already so: nothing is sent, so no diff file is written.
+    assert.deepEqual(planWrite(await currentOf(backup), list), { rsets: [], skipped: 5, failed: [] });
+  });
+
+  it('plan: sends an override of a real the backup lacks to that real only: surealived refuses it, no other real changes', async () => {
+    const backup = await surealived('w1');
+    const diffs = backup.diffs();
+    const p = planWrite(await currentOf(backup), [ov('127.0.0.10:80:0:0', '127.0.1.1:80', 20, false, 'OFFLINE')]);
+    assert.equal(p.rsets.length, 1);
+    const o = rsetOutcome(await ask(backup, p.rsets[0]!.line));
+    assert.deepEqual(o, { ok: false, why: "no such real in the local surealived's configuration (cmd_find_real: Real not found)" });
+    assert.equal(backup.overrideDump(), '', 'no override.dump written');
+    for (const v of virtualsOfVlist(await ask(backup, 'vlist json'))) {
+      const j = JSON.parse((await ask(backup, rlistLine(v))).split('\n')[0]!) as { reals: Array<{ rstate: string; override: unknown }> };
+      assert.ok(j.reals.every((r) => r.rstate === 'ONLINE' && r.override === null), JSON.stringify(j));
+    }
+    // Hand-off writes are serialised: had the refused rset been handed off, its line would come before
+    // those of this valid one, which changes nothing (w2 ONLINE at its configured weight).
+    assert.match(await ask(backup, 'rset vproto=tcp vaddr=127.0.0.10 vport=80 raddr=127.0.1.2 rport=80 rweight=10'), /^Set: /);
+    await until(() => backup.diffs() !== diffs, 'the diff lines of the valid rset');
+    assert.match(backup.diffs().slice(diffs.length), /^cmd=addreal [^\n]* rname=w2 [^\n]*rweight=10\ncmd=chgreal [^\n]* rname=w2 [^\n]*rweight=10\n$/, 'nothing handed off for w1');
   });
 });

@@ -8,17 +8,21 @@ import { afterEach, beforeEach, describe, it } from 'mocha';
 import { writeFileAtomic, writeFileAtomicSync } from '../../surealived/state/atomic-write.js';
 import { tempDir } from './fixtures.js';
 
-/** A reader in another thread, so it really runs while the writes are in flight. */
+/**
+ * A reader in another thread, so it really runs while the writes are in flight; it reads until the
+ * writer says it is done (workerData.shared[0] set), however long a busy machine makes that, and
+ * counts its reads in shared[1] as it goes.
+ */
 const READER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { readFileSync } = require('node:fs');
 const valid = new Set(workerData.valid);
 let reads = 0, torn = 0;
-const until = Date.now() + workerData.ms;
-while (Date.now() < until) {
+while (Atomics.load(workerData.shared, 0) === 0) {
   let text;
   try { text = readFileSync(workerData.path, 'utf8'); } catch { continue; }
   reads++;
+  Atomics.add(workerData.shared, 1, 1);
   if (!valid.has(text)) torn++;
 }
 parentPort.postMessage({ reads, torn });
@@ -59,18 +63,23 @@ describe('state/atomic-write', () => {
     // Large, distinct contents: a truncate-in-place writer would be caught half-way.
     const contents = ['A', 'B', 'C', 'D'].map((c) => `${c.repeat(200_000)}\n`);
     writeFileSync(path, contents[0]!);
-    const worker = new Worker(READER, { eval: true, workerData: { path, valid: contents, ms: 1500 } });
+    const shared = new Int32Array(new SharedArrayBuffer(8));
+    const worker = new Worker(READER, { eval: true, workerData: { path, valid: contents, shared } });
     const result = new Promise<{ reads: number; torn: number }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
+    // 1.2 s of write rounds, at least 6 of them (each flushes to disk: slow on a busy disk), and on
+    // until the reader (a thread that can be slow to start on a busy machine) read 6 times meanwhile.
     const until = Date.now() + 1200;
+    const giveUp = Date.now() + 20_000;
     let writes = 0;
-    while (Date.now() < until) {
+    while ((Date.now() < until || writes <= 5 || Atomics.load(shared, 1) <= 5) && Date.now() < giveUp) {
       await Promise.all([writeFileAtomic(path, contents[writes % 4]!), writeFileAtomic(path, contents[(writes + 1) % 4]!)]);
       writeFileAtomicSync(path, contents[(writes + 2) % 4]!);
       writes += 1;
     }
+    Atomics.store(shared, 0, 1);
     const { reads, torn } = await result;
     await worker.terminate();
     assert.ok(writes > 5, `only ${writes} write rounds`);

@@ -7,6 +7,9 @@ import { jsonForHtml, parseStatusQuery, realCondition, statusOverview, virtualPa
 import { ChangeTracker } from '../../surealived/status/tracker.js';
 import { statusPageHtml } from '../../surealived/status/page.js';
 import { makeVirtual } from '../helpers/model.js';
+import { applyFallbacks } from '../../surealived/engine/fallback.js';
+import type { VirtualConfig } from '../../surealived/config/model.js';
+import { createLogger } from '../../common/log.js';
 
 function director(): VirtualState[] {
   return buildState([
@@ -166,6 +169,34 @@ describe('status page model', () => {
     assert.deepEqual(second.virtuals.map((v) => v.name), ['dns']);
     assert.equal(second.virtuals_total, 2);
     assert.equal(second.lateness, null);
+  });
+
+  it('a virtual in panic shows its reals at the weight IPVS has (not 0), and the sorry server when it is in service', () => {
+    const web = makeVirtual({ name: 'web', addr: '192.0.2.10', reals: [{ name: 'a', addr: '10.0.1.1', weight: 10 }, { name: 'b', addr: '10.0.1.2', weight: 20 }] });
+    const sorry = { name: 'sorry', addr: '10.0.9.9', family: 4 as const, port: 8080, weight: 1, uthresh: 0, lthresh: 0, rt: 'dr' as const, inhibit: false, source: { file: 'test.xml', line: 5 } };
+    const vs = buildState([{ ...web, panic: 50, sorry } as VirtualConfig]);
+    const v = vs[0]!;
+    const [a, b] = v.reals as [RealState, RealState];
+    const fx = { log: createLogger('error', () => undefined), queue: () => undefined, notifySorry: () => undefined };
+    const summary = () => statusOverview(vs, () => ({ changedAt: null, probedAt: null, firstSeen: 0 }), 0, 0, { offset: 0, limit: 10 }).virtuals[0]!;
+    // Both pass: no panic, sorry out.
+    probed(a, true, 'ok');
+    probed(b, true, 'ok');
+    applyFallbacks(v, fx, false);
+    assert.deepEqual([summary().panic, summary().sorry?.active, summary().weight], [false, false, 30]);
+    // Both fail: below 50 % passing, panic keeps both in at their weights, so the sorry server stays out.
+    probed(a, false, 'refused', false);
+    probed(b, false, 'refused', false);
+    applyFallbacks(v, fx, false);
+    assert.deepEqual([summary().panic, summary().sorry?.active, summary().weight], [true, false, 30]);
+    const rows = virtualPage(vs, () => ({ changedAt: null, probedAt: null, firstSeen: 0 }), 0, { virtual: 0, state: null, offset: 0, limit: 10 })!.reals;
+    assert.deepEqual(rows.map((r) => [r.name, r.state, r.weight, r.in_ipvs]), [['a', 'down', 10, true], ['b', 'down', 20, true]]);
+    // The operator takes both out: nothing eligible, no panic, and the sorry server is in service.
+    a.rstate = 'OFFLINE';
+    b.rstate = 'OFFLINE';
+    applyFallbacks(v, fx, false);
+    assert.deepEqual(summary().sorry, { name: 'sorry', addr: '10.0.9.9', port: 8080, weight: 1, active: true });
+    assert.deepEqual([summary().panic, summary().weight], [false, 0]);
   });
 
   it('10,000 reals: the overview holds counts and at most 50 problems, a virtual page at most `limit` reals', () => {

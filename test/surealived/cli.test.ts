@@ -105,6 +105,62 @@ describe('surealived command line (spec 1.1, 1.2)', function () {
     }
   });
 
+  it('the logging key of the main config sets the level (an unknown name means error); -v counting replaces it', async () => {
+    const xml = join(dir, 'services.xml');
+    writeFileSync(xml, '<surealived><virtual name="v" addr="192.0.2.1" port="80" proto="tcp" sched="wrr" rt="dr"><tester proto="no-test"/><real name="r" addr="127.0.0.74" port="80" weight="1"/></virtual></surealived>');
+    const base = readFileSync(cfg, 'utf8');
+    const levelOf = async (cfgLines: string, args: string[]): Promise<string> => {
+      writeFileSync(cfg, base + cfgLines);
+      const child = spawn(process.execPath, [cli, '-c', cfg, ...args, xml], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      try {
+        for (let i = 0; i < 200 && !/logging level: \w+\n/.test(err); i++) await sleep(25);
+        const m = /logging level: (\w+)\n/.exec(err);
+        assert.ok(m, `no level in the log: ${err}`);
+        return m[1]!;
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    };
+    assert.equal(await levelOf('logging warn\n', []), 'warn');
+    assert.equal(await levelOf('logging Debug\n', []), 'error');
+    assert.equal(await levelOf('logging warn\n', ['-vvvv']), 'debug');
+    assert.equal(await levelOf('logging dbdet\n', ['-v']), 'error');
+    assert.equal(await levelOf('logging error\n', ['-vvvvvvv']), 'dbdet');
+  });
+
+  it('a broken XML at SIGHUP is refused: the daemon keeps running with the configuration it had', async () => {
+    const xml = join(dir, 'services.xml');
+    const good = '<surealived><virtual name="v" addr="192.0.2.1" port="80" proto="tcp" sched="wrr" rt="dr"><tester proto="no-test"/><real name="r" addr="127.0.0.75" port="80" weight="4"/></virtual></surealived>';
+    writeFileSync(xml, good);
+    const child = spawn(process.execPath, [cli, '-c', cfg, '-vvv', xml], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    try {
+      for (let i = 0; i < 200 && !/control port listening on .*:(\d+)\n/.test(err); i++) await sleep(25);
+      const port = Number(/control port listening on .*:(\d+)\n/.exec(err)![1]);
+      writeFileSync(xml, '<surealived><virtual name="v"></surealived>');
+      child.kill('SIGHUP');
+      for (let i = 0; i < 200 && !/reload refused/.test(err); i++) await sleep(25);
+      assert.match(err, /reload refused, keeping the running configuration/);
+      assert.doesNotMatch(err, /configuration reloaded/);
+      assert.match(await controlCommand({ port }, 'rlist vname=v'), /\nr:0 rname=r raddr=127\.0\.0\.75 rport=80 currwgt=4 confwgt=4 /);
+      // Fixed, the next SIGHUP takes it.
+      writeFileSync(xml, good.replace('weight="4"', 'weight="6"'));
+      child.kill('SIGHUP');
+      for (let i = 0; i < 200 && !/configuration reloaded/.test(err); i++) await sleep(25);
+      assert.match(await controlCommand({ port }, 'rlist vname=v'), /\nr:0 rname=r raddr=127\.0\.0\.75 rport=80 currwgt=6 confwgt=6 /);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('-d runs the tester under a watchdog that reports its pid, respawns a killed tester and shuts down on SIGINT', async () => {
     const port = await new Promise<number>((resolve) => {
       const s = createServer();

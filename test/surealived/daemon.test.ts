@@ -1,49 +1,28 @@
 import { strict as assert } from 'node:assert';
-import { createServer, type Server } from 'node:net';
+import { createServer } from 'node:net';
 import { controlCommand } from '../../common/control-client.js';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon } from '../../surealived/daemon.js';
-import { mainConfigWith, type MainConfig } from '../../common/main-config.js';
-import { testMainConfig } from '../helpers/main-config.js';
-import { createLogger, memorySink } from '../../common/log.js';
+import type { Daemon } from '../../surealived/daemon.js';
+import { TestDaemon, until as waitUntil } from '../helpers/daemon.js';
+import { Listener } from '../helpers/servers.js';
+import { readDiffs, readStateFile } from '../helpers/state-files.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return;
-    await sleep(25);
-  }
-  assert.fail(`timed out waiting for: ${what}`);
-}
-
-/** A real TCP server on a loopback address that can be stopped and started again. */
-class Listener {
-  private server: Server | null = null;
-  constructor(readonly host: string, readonly port: number) {}
-  start(): Promise<void> {
-    const s = createServer((c) => c.on('error', () => undefined).end());
-    this.server = s;
-    return new Promise((resolve) => s.listen(this.port, this.host, () => resolve()));
-  }
-  stop(): Promise<void> {
-    const s = this.server;
-    this.server = null;
-    return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));
-  }
-}
+/** Poll until `fn` holds; fails naming `what` after 5000 ms. */
+const until = (what: string, fn: () => boolean, ms = 5000): Promise<void> => waitUntil(fn, what, ms);
 
 describe('surealived daemon end to end (real TCP servers, real hand-off files)', function () {
   this.timeout(20000);
   const PORT = 18611;
   let dir: string;
-  let main: MainConfig;
-  let daemon: Daemon | null;
-  const log = memorySink();
+  /** Main config keys of this test on top of testMainConfig's. */
+  let mainKeys: Record<string, string>;
+  let td: TestDaemon | null = null;
+  /** Servers a test opened for itself: closed after it, whatever happened. */
+  const ownServers: HttpServer[] = [];
   const listeners = [new Listener('127.0.0.61', PORT), new Listener('127.0.0.62', PORT), new Listener('127.0.0.63', PORT)];
 
   const xml = (extra = ''): string => `<surealived>
@@ -59,28 +38,25 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
   </virtual>
 </surealived>
 `;
-  const diffs = (): string =>
-    readdirSync(join(dir, 'diffs'))
-      .sort()
-      .map((f) => readFileSync(join(dir, 'diffs', f), 'utf8'))
-      .join('');
-  const full = (): string => readFileSync(join(dir, 'ipvsfull.cfg'), 'utf8');
-  const start = async (): Promise<Daemon> => {
-    daemon = await Daemon.start({ xmlPath: join(dir, 'services.xml'), main, log: createLogger('info', log.sink) });
-    return daemon;
-  };
+  const diffs = (): string => readDiffs(dir);
+  const full = (): string => readStateFile(dir, 'ipvsfull.cfg');
+  /** A daemon on this test's directory and its services.xml as it stands. */
+  const start = async (): Promise<Daemon> => (td = await TestDaemon.startIn(dir, mainKeys)).daemon;
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sd-daemon-'));
     writeFileSync(join(dir, 'services.xml'), xml());
-    main = testMainConfig(dir);
+    mainKeys = {};
     for (const l of listeners) await l.start();
-    log.lines.length = 0;
   });
   afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
+    await td?.stop(true);
+    td = null;
     for (const l of listeners) await l.stop();
+    for (const s of ownServers.splice(0)) {
+      s.closeAllConnections();
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -98,7 +74,7 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
     await until('b offline in the diff', () => /cmd=chgreal vname=web .* rname=b raddr=127\.0\.0\.62 rport=80 rweight=0\n/.test(diffs()));
     assert.match(diffs(), /cmd=addreal vname=web vproto=tcp vaddr=192\.0\.2\.10 vport=80 vfwmark=0 vrt=dr vsched=wrr rname=b raddr=127\.0\.0\.62 rport=80 rweight=0\ncmd=chgreal /);
     await until('offline.dump written', () => existsSync(join(dir, 'offline.dump')) && readFileSync(join(dir, 'offline.dump'), 'utf8').includes('192.0.2.10:80:0:0 - 127.0.0.62:80'));
-    assert.match(log.lines.join(''), /Real: \[web:b - 192\.0\.2\.10:80:tcp 127\.0\.0\.62:80\] changed its test state to OFFLINE \(rstate = ONLINE\)/);
+    assert.match(td!.log, /Real: \[web:b - 192\.0\.2\.10:80:tcp 127\.0\.0\.62:80\] changed its test state to OFFLINE \(rstate = ONLINE\)/);
     await listeners[1]!.start();
     await until('b back with weight 20', () => /rname=b raddr=127\.0\.0\.62 rport=80 rweight=20\n$/.test(diffs()));
     await until('offline.dump emptied', () => readFileSync(join(dir, 'offline.dump'), 'utf8') === '');
@@ -154,7 +130,7 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
     writeFileSync(join(dir, 'services.xml'), '<surealived><virtual name="x"></surealived>');
     assert.equal(await d.reload(), false);
     assert.equal(d.virtuals[0]!.reals.length, 3, 'running configuration kept');
-    assert.match(log.lines.join(''), /reload refused, keeping the running configuration/);
+    assert.match(td!.log, /reload refused, keeping the running configuration/);
   });
 
   it('runs the notifiers, writes the stats log and the debugcomm dump, and saves stats.dump at stop', async () => {
@@ -176,10 +152,10 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
     );
     const web = createHttpServer((_req, res) => res.end('ok'));
     await new Promise<void>((r) => web.listen(PORT, '127.0.0.65', () => r()));
-    after(() => web.close());
-    main = mainConfigWith({ ...Object.fromEntries(main.raw), log_stats_combined: 'true', debug_comm: '1', debug_comm_path: join(dir, 'comm') });
+    ownServers.push(web);
+    mainKeys = { ...mainKeys, log_stats_combined: 'true', debug_comm: '1', debug_comm_path: join(dir, 'comm') };
     const d = await start();
-    const notes = (): string => (existsSync(join(dir, 'notify.log')) ? readFileSync(join(dir, 'notify.log'), 'utf8') : '');
+    const notes = (): string => readStateFile(dir, 'notify.log');
     await until('virtual UP notification', () => notes().includes('notify=UP vname=web vaddr=192.0.2.10 vport=80 vproto=tcp vfwmark=0'));
     await listeners[1]!.stop();
     await until('real DOWN notification', () => notes().includes('notify=DOWN vname=web vaddr=192.0.2.10 vport=80 vproto=tcp vfwmark=0 rname=b raddr=127.0.0.62 rport=80'));
@@ -190,9 +166,47 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
     await until('debugcomm dump of the http probe', () => existsSync(join(dir, 'comm', 'www_h')) && readFileSync(join(dir, 'comm', 'www_h'), 'latin1').includes(' sd_write ->\nGET /health HTTP/1.0'));
     assert.match(readFileSync(join(dir, 'comm', 'www_h'), 'latin1'), /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\]  sd_write ->\nGET \/health HTTP\/1\.0\r\n/);
     await d.stop();
-    daemon = null;
+    td = null;
     assert.match(readFileSync(join(dir, 'stats.dump'), 'utf8'), /^vstats 192\.0\.2\.10:80:0:0 - \d+ \d+ - /);
     assert.match(readFileSync(join(dir, 'stats.dump'), 'utf8'), /\nrstats 127\.0\.0\.61:80 - \d+ - /);
+  });
+  it('a control port that cannot listen fails the start and leaves no descriptor of the first hand-off open', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      mainKeys = { ...mainKeys, listen_addr: '127.0.0.1', listen_port: String(port) };
+      const fds = (): string[] => readdirSync('/proc/self/fd').sort();
+      const before = fds();
+      await assert.rejects(start(), /EADDRINUSE/);
+      td = null;
+      assert.ok(existsSync(join(dir, 'ipvsfull.cfg')), 'the first hand-off was written before the control port');
+      assert.deepEqual(fds(), before, 'descriptors left open by the failed start');
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  });
+
+  it("connstats: a virtual's statistics follow every round (loopdelay, at least 1 s), not only the stats.dump saves", async () => {
+    // stats_dump_savesec 3600: no save happens during the test, and no stats logging is on.
+    mainKeys = { ...mainKeys, stats_dump_savesec: '3600', log_stats: 'false', log_stats_combined: 'false' };
+    // logmicro: loopback connects take well under a millisecond, which would print as 0ms.
+    writeFileSync(join(dir, 'services.xml'), xml().replace('retries2fail="2"/>', 'retries2fail="2" logmicro="1"/>'));
+    const d = await start();
+    const ctl = { host: '127.0.0.1', port: d.controlAddress!.port };
+    const vline = async (): Promise<string> => /^v:0 .*$/m.exec(await controlCommand(ctl, 'connstats'))![0];
+    const total = (line: string): number => Number(/ total=(\d+) /.exec(line)![1]);
+    // Rounds end every second; wait for two of them, then see the averages are the reals' (non-zero).
+    let line = await vline();
+    const end = Date.now() + 10_000;
+    while (total(line) < 2 && Date.now() < end) {
+      await sleep(200);
+      line = await vline();
+    }
+    assert.ok(total(line) >= 2, `no rounds counted: ${line}`);
+    assert.match(line, /^v:0 vname=web vproto=tcp vaddr=192\.0\.2\.10 vport=80 vfwmark=0 vrt=dr vsched=wrr samples=\d+ total=\d+ savgconn=[\d.]+us savgresp=[\d.]+us savgtotal=[\d.]+us connprob=0 arpprob=0 rstprob=0$/);
+    assert.ok(!/savgtotal=0(\.0+)?us/.test(line), `the virtual's averages are still empty after ${total(line)} rounds: ${line}`);
+    assert.ok(!existsSync(join(dir, 'stats.dump')), 'stats.dump was saved, so this does not show the rounds on their own');
   });
 });
 

@@ -1,18 +1,18 @@
 // Behaviour of the dns tester against a real UDP DNS server on loopback: answers, NXDOMAIN,
 // empty answers, silence, ICMP unreachable, reply validation and expect.
+// Timing (issue 14: must hold on a busy 2-core machine): probes that end by a reply get a deadline
+// far beyond it, so the verdict shows it was not the deadline; silence is checked with assertAtDeadline.
 
 import assert from 'node:assert/strict';
 import { dnsTester } from '../../testers/dns.js';
-import type { AttrValues, ProbeResult } from '../../testers/contract.js';
+import type { AttrValues } from '../../testers/contract.js';
 import { closedUdpPort, deadline, startDnsServer, target, type DnsServer } from '../helpers/servers.js';
+import { assertAtDeadline, timed } from '../helpers/timing.js';
 
 const compile = (values: AttrValues) => dnsTester.compile(values, { ssl: false, timeoutMs: 1000 });
 
-async function timed(p: Promise<ProbeResult>): Promise<{ r: ProbeResult; ms: number }> {
-  const t0 = performance.now();
-  const r = await p;
-  return { r, ms: performance.now() - t0 };
-}
+/** For probes that must end by the reply: a deadline no reply on loopback comes near, even on a busy machine. */
+const ANSWER_MS = 20_000;
 
 const SOA = {
   type: 'SOA' as const,
@@ -43,7 +43,7 @@ describe('dns tester', () => {
 
   it('a reply with answers is up; the query is SOA/IN, RD clear, random ID', async () => {
     const p = compile({ request: 'example.com' });
-    const results = await Promise.all([1, 2, 3, 4].map(() => dnsTester.probe(t(), p, deadline(1000))));
+    const results = await Promise.all([1, 2, 3, 4].map(() => dnsTester.probe(t(), p, deadline(ANSWER_MS))));
     for (const r of results) assert.equal(r.ok, true, r.detail);
     const queries = srv.queries.slice(-4);
     for (const q of queries) {
@@ -56,45 +56,45 @@ describe('dns tester', () => {
   });
 
   it('accepts a trailing dot in request', async () => {
-    const r = await dnsTester.probe(t(), compile({ request: 'example.com.' }), deadline(1000));
+    const r = await dnsTester.probe(t(), compile({ request: 'example.com.' }), deadline(ANSWER_MS));
     assert.equal(r.ok, true, r.detail);
     assert.equal(srv.queries.at(-1)?.questions?.[0]?.name, 'example.com');
   });
 
   it('NXDOMAIN is down', async () => {
-    const r = await dnsTester.probe(t(), compile({ request: 'nowhere.example.com' }), deadline(1000));
+    const r = await dnsTester.probe(t(), compile({ request: 'nowhere.example.com' }), deadline(ANSWER_MS));
     assert.equal(r.ok, false);
     assert.equal(r.detail, 'no answer (NXDOMAIN)');
   });
 
   it('an empty answer (NOERROR, ANCOUNT 0) is down', async () => {
-    const r = await dnsTester.probe(t(), compile({ request: 'empty.example.com' }), deadline(1000));
+    const r = await dnsTester.probe(t(), compile({ request: 'empty.example.com' }), deadline(ANSWER_MS));
     assert.equal(r.ok, false);
     assert.equal(r.detail, 'no answer (NOERROR)');
   });
 
   it('no reply fails at the deadline', async () => {
-    const { r, ms } = await timed(dnsTester.probe(t(), compile({ request: 'silent.example.com' }), deadline(300)));
+    const { r, ms } = await timed(() => dnsTester.probe(t(), compile({ request: 'silent.example.com' }), deadline(300)));
     assert.equal(r.ok, false);
     assert.equal(r.detail, 'no reply within 300 ms');
-    assert.ok(ms >= 290 && ms < 450, `took ${ms} ms`);
+    assertAtDeadline(ms, 300);
   });
 
   it('ICMP port unreachable fails at once', async () => {
-    const { r, ms } = await timed(dnsTester.probe(target('127.0.0.1', await closedUdpPort()), compile({ request: 'example.com' }), deadline(2000)));
+    // By the ICMP error, not the deadline ("no reply within").
+    const r = await dnsTester.probe(target('127.0.0.1', await closedUdpPort()), compile({ request: 'example.com' }), deadline(ANSWER_MS));
     assert.equal(r.ok, false);
     assert.equal(r.detail, 'port unreachable (ICMP)');
     assert.equal(r.problem, 'rst');
-    assert.ok(ms < 500, `took ${ms} ms`);
   });
 
   it('ignores replies with another ID or without QR, and takes the real one', async () => {
-    const r = await dnsTester.probe(t(), compile({ request: 'decoy.example.com', qtype: 'A', expect: '192.0.2.1' }), deadline(1000));
+    const r = await dnsTester.probe(t(), compile({ request: 'decoy.example.com', qtype: 'A', expect: '192.0.2.1' }), deadline(ANSWER_MS));
     assert.equal(r.ok, true, r.detail);
   });
 
   it('qtype and expect: up iff an answer of that type has that value', async () => {
-    const www = (values: AttrValues) => dnsTester.probe(t(), compile({ request: 'www.example.com', ...values }), deadline(1000));
+    const www = (values: AttrValues) => dnsTester.probe(t(), compile({ request: 'www.example.com', ...values }), deadline(ANSWER_MS));
     assert.equal((await www({ qtype: 'A', expect: '192.0.2.10' })).ok, true);
     assert.equal((await www({ qtype: 'a' })).ok, true);
     const wrong = await www({ qtype: 'A', expect: '192.0.2.99' });
@@ -119,9 +119,9 @@ describe('dns tester', () => {
   it('works for an IPv6 real (::1)', async () => {
     const v6 = await startDnsServer({ 'example.com': { answers: [SOA] } }, '::1');
     try {
-      const r = await dnsTester.probe(target('::1', v6.port), compile({ request: 'example.com' }), deadline(1000));
+      const r = await dnsTester.probe(target('::1', v6.port), compile({ request: 'example.com' }), deadline(ANSWER_MS));
       assert.equal(r.ok, true, r.detail);
-      const unreachable = await dnsTester.probe(target('::1', await closedUdpPort('::1')), compile({ request: 'example.com' }), deadline(1000));
+      const unreachable = await dnsTester.probe(target('::1', await closedUdpPort('::1')), compile({ request: 'example.com' }), deadline(ANSWER_MS));
       assert.equal(unreachable.ok, false);
       assert.equal(unreachable.detail, 'port unreachable (ICMP)');
     } finally {
@@ -131,7 +131,7 @@ describe('dns tester', () => {
 
   it('records the query and reply for debugcomm', async () => {
     const tags: string[] = [];
-    const r = await dnsTester.probe(t(), compile({ request: 'example.com' }), deadline(1000, (tag) => tags.push(tag)));
+    const r = await dnsTester.probe(t(), compile({ request: 'example.com' }), deadline(ANSWER_MS, (tag) => tags.push(tag)));
     assert.equal(r.ok, true);
     assert.deepEqual(tags, ['write', 'read']);
   });

@@ -15,7 +15,7 @@ describe('no-test tester', () => {
 
 describe('built-in testers', () => {
   it('are registered under their proto names, with documented attributes', () => {
-    assert.deepEqual(BUILTIN_TESTERS.map((t) => t.name), ['tcp', 'http', 'dns', 'exec', 'no-test']);
+    assert.deepEqual(BUILTIN_TESTERS.map((t) => t.name), ['tcp', 'http', 'dns', 'exec', 'no-test', 'smtp', 'udp', 'ping']);
     for (const t of BUILTIN_TESTERS) {
       for (const a of t.attrs) assert.ok(a.doc.length > 10, `${t.name}.${a.name} needs a doc line`);
       assert.equal(new Set(t.attrs.map((a) => a.name)).size, t.attrs.length, `${t.name}: duplicate attribute`);

@@ -691,6 +691,9 @@ static void cleanup(napi_env env, void *data, void *hint) {
   free(pr->queue);
 }
 
+// testers/native/icmp.c: the ping tester's ICMP sockets, in the same module.
+int icmp_define(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
   Prober *pr = calloc(1, sizeof *pr);
   if (pr == NULL) return throw_error(env, "out of memory"), NULL;
@@ -717,5 +720,6 @@ NAPI_MODULE_INIT() {
       {"abort", NULL, js_abort, NULL, NULL, NULL, napi_default, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  icmp_define(env, exports);
   return exports;
 }

@@ -19,7 +19,7 @@ export const IPVSSYNC_CHECKS = {
   'sd.up': 'when its server is back, the real gets its weight back / is added again in the kernel',
   'sd.rset.weight': '`rset ... rweight=N` and `rweight=N%` on the control port reach the kernel',
   'sd.rset.offline': '`rset ... rstate=OFFLINE` gives weight 0 in the kernel; DOWN removes the real; ONLINE restores it',
-  'sd.edit': 'a scheduler and persistence change in the XML + SIGHUP to surealived edits the kernel service in place',
+  'sd.edit': 'a scheduler and persistence change in the XML + SIGHUP to surealived edits the kernel service in place (ipvssync applied one edit per service, no delete and re-add)',
   'sd.ipv6': 'an IPv6 virtual goes through the v6 hand-off form (v6virtual/v6real, cmd=v6...): a real down, rset DOWN and ONLINE reach the kernel',
 } as const;
 

@@ -115,6 +115,8 @@ export async function runSurealivedScenario(ctx: ScenarioContext): Promise<void>
     `listen_port ${CONTROL_PORT}`,
     'startup_delay_ms 200',
     'loop_interval_ms 50',
+    // Every op ipvssync applies is logged (at debug for full syncs): sd.edit reads them.
+    'ipvssync_logging debug',
   ]);
   const webReals: XmlReal[] = [
     { name: 'w1', addr: '127.0.0.11', port: 8001, weight: 10 },
@@ -240,10 +242,22 @@ export async function runSurealivedScenario(ctx: ScenarioContext): Promise<void>
       db.pers = 600;
       writeXml();
       assert.ok(sd && !sd.exited(), 'surealived is not running');
+      assert.ok(sync && !sync.exited(), 'ipvssync is not running');
+      const opsFrom = sync.log().length;
       sd.child.kill('SIGHUP');
       // The rset overrides survive the reload (override state is carried over).
       await expectKernel(model([7, 20, 5], [1, 2]), 'scheduler/persistence edit');
       assert.ok(!sd.exited(), 'surealived exited on SIGHUP');
+      // The same final table would also come from a delete and re-add, which drops the service's
+      // connections and counters: ipvssync's op log must show an edit of each service and nothing else.
+      const ops = sync
+        .log()
+        .slice(opsFrom)
+        .split('\n')
+        .flatMap((l) => /IPVS ((?:add|edit|delete) (?:service|dest) .*)$/.exec(l)?.[1] ?? []);
+      const touching = (vip: string): string[] => ops.filter((o) => o.includes(` ${vip} `) || o.endsWith(` ${vip}`));
+      assert.deepEqual(touching('10.20.0.1:80'), ['edit service tcp 10.20.0.1:80 lc'], `web: ops ${JSON.stringify(ops)}`);
+      assert.deepEqual(touching('10.20.0.2:5432'), ['edit service tcp 10.20.0.2:5432 sh persistent 600'], `db: ops ${JSON.stringify(ops)}`);
     }));
 
     await check('sd.ipv6', wrap(async () => {
