@@ -50,7 +50,7 @@ export class TestDaemon {
       });
       return new TestDaemon(daemon, dir, log.lines);
     } catch (e) {
-      if (o.dir === undefined) rmSync(dir, { recursive: true, force: true });
+      if (o.dir === undefined) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
       throw e;
     }
   }
@@ -112,7 +112,8 @@ export class TestDaemon {
     if (this.stopped) return;
     this.stopped = true;
     await this.daemon.stop();
-    if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
+    // Retried: a notifier script the daemon started may still be writing into the directory.
+    if (!keepDir) rmSync(this.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 }
 

@@ -34,7 +34,7 @@ describe('surealived command line (spec 1.1, 1.2)', function () {
       ].join('\n'),
     );
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
   it('-t accepts every shipped example that uses provided testers (exit 0, "OK")', () => {
     for (const f of readdirSync(compat).filter((f) => f.endsWith('.xml') && !['rtsp.xml', 'sunsite-lua.xml'].includes(f))) {
@@ -161,7 +161,8 @@ describe('surealived command line (spec 1.1, 1.2)', function () {
     }
   });
 
-  it('-d runs the tester under a watchdog that reports its pid, respawns a killed tester and shuts down on SIGINT', async () => {
+  it('-d runs the tester under a watchdog that reports its pid, respawns a killed tester and shuts down on SIGINT', async function () {
+    this.timeout(150_000);
     const port = await new Promise<number>((resolve) => {
       const s = createServer();
       s.listen(0, '127.0.0.1', () => {
@@ -183,9 +184,18 @@ describe('surealived command line (spec 1.1, 1.2)', function () {
           }
         })
         .map(Number);
+    const logTail = (): string => {
+      try {
+        return readFileSync(join(dir, 'surealived.log'), 'utf8').slice(-3000);
+      } catch {
+        return '(no log)';
+      }
+    };
+    // Process starts are slow on a busy machine: wait generously, and say what the daemons logged.
     const waitFor = async (what: string, fn: () => boolean): Promise<void> => {
-      for (let i = 0; i < 200 && !fn(); i++) await sleep(50);
-      assert.ok(fn(), what);
+      const end = Date.now() + 30_000;
+      while (!fn() && Date.now() < end) await sleep(50);
+      assert.ok(fn(), `${what}; watchdog ${JSON.stringify(byRole('watchdog'))}, testers ${JSON.stringify(byRole('child'))}; log:\n${logTail()}`);
     };
     assert.equal(run(['-c', cfg, '-d', xml]).code, 0, 'the launching process returns at once');
     await waitFor('watchdog and tester running', () => byRole('watchdog').length === 1 && byRole('child').length === 1);

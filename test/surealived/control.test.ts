@@ -91,7 +91,7 @@ ${reals}
   after(async () => {
     await daemon.stop();
     for (const s of servers) s.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   const sel = 'vproto=tcp vaddr=192.0.2.10 vport=80 raddr=127.0.1.1 rport=80';

@@ -57,7 +57,7 @@ describe('surealived daemon end to end (real TCP servers, real hand-off files)',
       s.closeAllConnections();
       await new Promise<void>((resolve) => s.close(() => resolve()));
     }
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   it('writes the forced full hand-off and the reload flag before any probe, every real present with its weight', async () => {

@@ -98,7 +98,7 @@ describe('main config keys and options reach the daemon (real surealived process
     for (const c of clients.splice(0)) c.close();
     await stopAllSurealived();
     for (const s of servers.splice(0)) await new Promise<void>((resolve) => s.close(() => resolve()));
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   it('control_max_clients: with 2, a third connection (TCP or unix socket) gets the one error line and is closed; a freed place is taken again', async () => {

@@ -60,7 +60,7 @@ ${ADDRS.map((a, i) => `    <real name="r${i + 1}" addr="${a}" port="80" weight="
     await td?.stop(true);
     td = null;
     for (const l of listeners) await l.stop();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   it('panic="50", 3 of 4 reals stop: all 4 stay in at their weight, logged, on the control port and in metrics; recovery: verdicts again', async () => {

@@ -75,7 +75,7 @@ describe('SIGHUP reload of the real daemon: what is kept, what is reset', functi
   afterEach(async () => {
     await stopAllSurealived();
     for (const s of servers.splice(0)) await s.stop();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   describe('an OFFLINE real', () => {

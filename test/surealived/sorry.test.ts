@@ -57,7 +57,7 @@ describe('surealived daemon: the sorry server end to end (real TCP servers, real
     await td?.stop(true);
     td = null;
     for (const l of listeners) await l.stop();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   it('all reals down: the sorry line appears (diff, then full), is logged and notified; one real back: it is deleted', async () => {

@@ -208,7 +208,7 @@ describe('surealived -d watchdog (real processes)', function () {
       }
     }
     await waitFor('no process left', () => byRole('watchdog').length === 0 && byRole('child').length === 0, 5000);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 
   it('restarts a killed tester after >= 1 s, then >= 2 s; SIGTERM restarts it with the backoff reset; SIGINT ends everything', async () => {
