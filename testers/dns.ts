@@ -1,7 +1,6 @@
 // The dns tester [spec 6.3]: one query over a connected UDP socket; up iff the matching reply has
 // answers (ANCOUNT != 0), and, with `expect`, an answer of the asked type carries that value.
 
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -14,10 +13,8 @@ import {
   type ProbeResult,
   type ProbeTarget,
   type Tester,
-  type LocalErrno,
 } from './contract.js';
-import { describeError, earlyProblem } from './socket.js';
-import { localErrno, localResult } from './local-error.js';
+import { DatagramProbe, startDatagramProbe } from './datagram.js';
 
 // dns-packet (~9 MB of RSS with its dependencies) is loaded when a dns tester is configured.
 const require = createRequire(import.meta.url);
@@ -100,53 +97,27 @@ function compileName(request: string): string {
   return name;
 }
 
-/** One probe: its socket, its query ID, and the single exit that closes the socket and resolves. */
-class DnsQuery {
-  private readonly started = performance.now();
-  private readonly socket: dgram.Socket;
+/** One probe: the query with its own ID, then the matching answer. */
+class DnsQuery extends DatagramProbe {
   private readonly id = randomInt(0x10000);
-  private sentMs: number | undefined;
   private ignored = 0;
-  private settled = false;
-  private readonly onAbort = (): void => this.deadline();
 
   constructor(
     target: ProbeTarget,
     private readonly p: DnsParams,
-    private readonly ctx: ProbeContext,
-    private readonly resolve: (r: ProbeResult) => void,
+    ctx: ProbeContext,
+    resolve: (r: ProbeResult) => void,
   ) {
-    this.socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
-    this.socket.on('error', (err: Error) => this.error(err));
-    this.socket.on('message', (msg: Buffer) => this.reply(msg));
-    if (ctx.signal.aborted) queueMicrotask(this.onAbort);
-    else ctx.signal.addEventListener('abort', this.onAbort, { once: true });
-    try {
-      this.socket.connect(target.port, target.addr, (err?: Error) => (err ? this.error(err) : this.send()));
-    } catch (err) {
-      // Unusable port or address: reported like any other failure, the socket closed.
-      queueMicrotask(() => this.finish(false, `cannot query: ${(err as Error).message}`));
-    }
+    super(target, ctx, resolve, 'query');
   }
 
-  private send(): void {
-    if (this.settled) return;
+  protected datagram(): Buffer {
     const query = Buffer.from(this.p.query);
     query.writeUInt16BE(this.id, 0);
-    this.ctx.comm?.('write', query);
-    try {
-      this.socket.send(query, (err) => {
-        if (err) this.error(err);
-        else this.sentMs ??= performance.now() - this.started;
-      });
-    } catch (err) {
-      this.error(err as Error);
-    }
+    return query;
   }
 
-  private reply(msg: Buffer): void {
-    if (this.settled) return;
-    this.ctx.comm?.('read', msg);
+  protected reply(msg: Buffer): void {
     // Only the answer to our query counts: other datagrams (late replies to earlier probes,
     // spoofing attempts) are ignored, unlike the original which took the first 12 bytes it got.
     if (msg.length < 12 || msg.readUInt16BE(0) !== this.id || (msg.readUInt16BE(2) & QR) === 0) {
@@ -174,44 +145,10 @@ class DnsQuery {
     this.finish(false, `no ${this.p.qtype} ${this.p.expect} in answer${seen.length > 0 ? ` (got ${seen.join(', ')})` : ''}`);
   }
 
-  private error(err: Error): void {
-    if (this.settled) return;
-    // On a connected UDP socket an ICMP port/host unreachable comes back as ECONNREFUSED & co:
-    // the datagram analogue of a refused connection, classified the same way.
-    const code = (err as NodeJS.ErrnoException).code;
-    const local = localErrno(code, 'socket');
-    if (local !== undefined) return this.finishLocal(local);
-    const detail = code === 'ECONNREFUSED' ? 'port unreachable (ICMP)' : describeError(err);
-    this.finish(false, detail, earlyProblem(performance.now() - this.started));
-  }
-
-  private deadline(): void {
+  protected deadline(): void {
     const more = this.ignored > 0 ? ` (${this.ignored} unrelated datagram(s) ignored)` : '';
     if (this.sentMs === undefined) this.finish(false, `query not sent within ${this.ctx.timeoutMs} ms`, 'conn');
     else this.finish(false, `no reply within ${this.ctx.timeoutMs} ms${more}`);
-  }
-
-  /** The query could not be sent for a local reason (EMFILE, ENOBUFS): no verdict on the real. */
-  private finishLocal(errno: LocalErrno): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.ctx.signal.removeEventListener('abort', this.onAbort);
-    this.socket.close();
-    this.resolve(localResult(errno, 'cannot query'));
-  }
-
-  private finish(ok: boolean, detail: string, problem?: 'conn' | 'rst' | 'arp'): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.ctx.signal.removeEventListener('abort', this.onAbort);
-    this.socket.close();
-    this.resolve(
-      problem !== undefined
-        ? { ok, detail, problem }
-        : this.sentMs !== undefined
-          ? { ok, detail, connectMs: this.sentMs }
-          : { ok, detail },
-    );
   }
 }
 
@@ -246,12 +183,6 @@ export const dnsTester: Tester<DnsParams> = {
   },
 
   probe(target: ProbeTarget, params: DnsParams, ctx: ProbeContext): Promise<ProbeResult> {
-    return new Promise<ProbeResult>((resolve) => {
-      try {
-        new DnsQuery(target, params, ctx, resolve);
-      } catch (err) {
-        resolve({ ok: false, detail: `cannot query: ${(err as Error).message}` });
-      }
-    });
+    return new Promise<ProbeResult>((resolve) => startDatagramProbe(resolve, 'query', () => new DnsQuery(target, params, ctx, resolve)));
   },
 };

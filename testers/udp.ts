@@ -6,20 +6,11 @@
 // closed). That "up" is given shortly before the deadline (see silenceMs), since the engine judges a
 // probe still running at its deadline as failed.
 
-import dgram from 'node:dgram';
-import {
-  AttrError,
-  type AttrValues,
-  type GenericSettings,
-  type LocalErrno,
-  type ProbeContext,
-  type ProbeProblem,
-  type ProbeResult,
-  type ProbeTarget,
-  type Tester,
-} from './contract.js';
-import { describeError, earlyProblem } from './socket.js';
-import { localErrno, localResult } from './local-error.js';
+import { AttrError, type AttrValues, type GenericSettings, type ProbeContext, type ProbeResult, type ProbeTarget, type Tester } from './contract.js';
+import { DatagramProbe, startDatagramProbe } from './datagram.js';
+
+/** What a udp probe does, in its failure details ("cannot send the datagram: ..."). */
+const SEND = 'send the datagram';
 
 export interface UdpParams {
   readonly payload: Buffer;
@@ -140,51 +131,26 @@ function show(reply: Buffer): string {
   return `"${out}"${reply.length > head.length ? `... (${reply.length} bytes)` : ''}`;
 }
 
-/** One probe: its socket, and the single exit that closes it and reports. */
-class UdpProbe {
-  private readonly started = performance.now();
-  private readonly socket: dgram.Socket;
-  private sentMs: number | undefined;
+/** One probe: the datagram, then a reply, an ICMP error or silence. */
+class UdpProbe extends DatagramProbe {
   private received = 0;
-  private settled = false;
   private silence: NodeJS.Timeout | undefined;
-  private readonly onAbort = (): void => this.deadline();
 
   constructor(
     target: ProbeTarget,
     private readonly p: UdpParams,
-    private readonly ctx: ProbeContext,
-    private readonly resolve: (r: ProbeResult) => void,
+    ctx: ProbeContext,
+    resolve: (r: ProbeResult) => void,
   ) {
-    this.socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
-    this.socket.on('error', (err: Error) => this.error(err));
-    this.socket.on('message', (msg: Buffer) => this.reply(msg));
-    if (ctx.signal.aborted) queueMicrotask(this.onAbort);
-    else ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+    super(target, ctx, resolve, SEND);
     if (!p.requireReply) this.silence = setTimeout(() => this.quiet(), silenceMs(ctx.timeoutMs));
-    try {
-      this.socket.connect(target.port, target.addr, (err?: Error) => (err ? this.error(err) : this.send()));
-    } catch (err) {
-      queueMicrotask(() => this.finish(false, `cannot send: ${(err as Error).message}`));
-    }
   }
 
-  private send(): void {
-    if (this.settled) return;
-    this.ctx.comm?.('write', this.p.payload);
-    try {
-      this.socket.send(this.p.payload, (err) => {
-        if (err) this.error(err);
-        else this.sentMs ??= performance.now() - this.started;
-      });
-    } catch (err) {
-      this.error(err as Error);
-    }
+  protected datagram(): Buffer {
+    return this.p.payload;
   }
 
-  private reply(msg: Buffer): void {
-    if (this.settled) return;
-    this.ctx.comm?.('read', msg);
+  protected reply(msg: Buffer): void {
     this.received += msg.length;
     // The socket is connected: only the real's address and port can send us datagrams.
     if (this.p.expectHex !== undefined && !matchesHex(msg, this.p.expectHex)) {
@@ -196,60 +162,24 @@ class UdpProbe {
     this.finish(true, this.p.expect !== undefined || this.p.expectHex !== undefined ? `reply matches (${msg.length} bytes)` : `reply received (${msg.length} bytes)`);
   }
 
-  private error(err: Error): void {
-    if (this.settled) return;
-    const code = (err as NodeJS.ErrnoException).code;
-    const local = localErrno(code, 'socket');
-    if (local !== undefined) return this.finishLocal(local);
-    // On a connected UDP socket an ICMP port unreachable comes back as ECONNREFUSED: the port is
-    // closed. The datagram did go out (its send callback may still be pending).
-    if (code === 'ECONNREFUSED') this.sentMs ??= performance.now() - this.started;
-    const detail = code === 'ECONNREFUSED' ? 'port unreachable (ICMP)' : describeError(err);
-    this.finish(false, detail, earlyProblem(performance.now() - this.started));
-  }
-
   /** No reply required and none came, nor an ICMP error: the port is taken to be open. */
   private quiet(): void {
     if (this.sentMs === undefined) return this.finish(false, `datagram not sent within ${this.ctx.timeoutMs} ms`, 'conn');
     this.finish(true, `no reply and no ICMP port unreachable within ${Math.round(silenceMs(this.ctx.timeoutMs))} ms`);
   }
 
-  private deadline(): void {
-    if (this.settled) return;
+  protected deadline(): void {
     if (!this.p.requireReply) return this.quiet();
     if (this.sentMs === undefined) this.finish(false, `datagram not sent within ${this.ctx.timeoutMs} ms`, 'conn');
     else this.finish(false, `no reply within ${this.ctx.timeoutMs} ms`);
   }
 
-  private finishLocal(errno: LocalErrno): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    this.resolve(localResult(errno, 'cannot send the datagram'));
+  protected override extras(): Partial<ProbeResult> {
+    return { bytesSent: this.sentMs !== undefined ? this.p.payload.length : 0, bytesReceived: this.received };
   }
 
-  private finish(ok: boolean, detail: string, problem?: ProbeProblem): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.cleanup();
-    const bytes = { bytesSent: this.sentMs !== undefined ? this.p.payload.length : 0, bytesReceived: this.received };
-    this.resolve(
-      problem !== undefined
-        ? { ok, detail, problem, ...bytes }
-        : this.sentMs !== undefined
-          ? { ok, detail, connectMs: this.sentMs, ...bytes }
-          : { ok, detail, ...bytes },
-    );
-  }
-
-  private cleanup(): void {
+  protected override release(): void {
     if (this.silence !== undefined) clearTimeout(this.silence);
-    this.ctx.signal.removeEventListener('abort', this.onAbort);
-    try {
-      this.socket.close();
-    } catch {
-      // Already closed (an error during connect closes nothing, but close() twice throws).
-    }
   }
 }
 
@@ -280,14 +210,6 @@ export const udpTester: Tester<UdpParams> = {
   },
 
   probe(target: ProbeTarget, params: UdpParams, ctx: ProbeContext): Promise<ProbeResult> {
-    return new Promise<ProbeResult>((resolve) => {
-      try {
-        new UdpProbe(target, params, ctx, resolve);
-      } catch (err) {
-        const local = localErrno((err as NodeJS.ErrnoException).code, 'socket');
-        if (local !== undefined) resolve(localResult(local, 'cannot send the datagram'));
-        else resolve({ ok: false, detail: `cannot send: ${(err as Error).message}` });
-      }
-    });
+    return new Promise<ProbeResult>((resolve) => startDatagramProbe(resolve, SEND, () => new UdpProbe(target, params, ctx, resolve)));
   },
 };
